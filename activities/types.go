@@ -44,3 +44,9 @@ type RunResult struct {
 type OutputSink interface {
 	AppendOutput(ctx context.Context, executionID string, attempt int32, stream string, data []byte) error
 }
+
+// ApplicationError types returned by Run that must not be retried.
+const (
+	// ErrTypeInvalidRequest: the request cannot run (bad entry point, ...).
+	ErrTypeInvalidRequest = "InvalidRequest"
+)

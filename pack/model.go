@@ -113,15 +113,21 @@ type TriggerType struct {
 
 // Alias is an action alias (aliases/*.yaml) for ChatOps.
 type Alias struct {
-	Name         string         `json:"name"`
-	Pack         string         `json:"pack"`
-	Ref          string         `json:"ref"`
-	Description  string         `json:"description"`
-	Enabled      bool           `json:"enabled"`
-	ActionRef    string         `json:"action_ref"`
-	Formats      []any          `json:"formats"`
-	MetadataFile string         `json:"metadata_file"`
-	Raw          map[string]any `json:"-"`
+	Name        string `json:"name"`
+	Pack        string `json:"pack"`
+	Ref         string `json:"ref"`
+	Description string `json:"description"`
+	Enabled     bool   `json:"enabled"`
+	ActionRef   string `json:"action_ref"`
+	Formats     []any  `json:"formats"`
+	// Ack, Result and Extra shape the chat replies; ImmutableParameters are
+	// passed to the action whatever the user typed.
+	Ack                 map[string]any `json:"ack,omitempty"`
+	Result              map[string]any `json:"result,omitempty"`
+	Extra               map[string]any `json:"extra,omitempty"`
+	ImmutableParameters map[string]any `json:"immutable_parameters,omitempty"`
+	MetadataFile        string         `json:"metadata_file"`
+	Raw                 map[string]any `json:"-"`
 }
 
 // Policy is an action policy (policies/*.yaml), e.g. concurrency or retry.

@@ -1,0 +1,2 @@
+# Old StackStorm actions import their base class from st2actions; Squall
+# keeps that path working.

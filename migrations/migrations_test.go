@@ -1,0 +1,151 @@
+package migrations_test
+
+import (
+	"context"
+	"io/fs"
+	"os"
+	"regexp"
+	"sync"
+	"testing"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/squall-automation/squall/internal/testenv"
+	"github.com/squall-automation/squall/migrations"
+)
+
+func TestLatestAndChecksum(t *testing.T) {
+	t.Parallel()
+	if got := migrations.Latest(); got < 1 {
+		t.Fatalf("Latest() = %d, want at least 1", got)
+	}
+	sum := migrations.Checksum()
+	if !regexp.MustCompile(`^[0-9a-f]{64}$`).MatchString(sum) {
+		t.Fatalf("Checksum() = %q, want 64 hex chars", sum)
+	}
+	if again := migrations.Checksum(); again != sum {
+		t.Fatalf("Checksum() not stable: %q then %q", sum, again)
+	}
+}
+
+func TestMigrateFreshDatabase(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	pool := testenv.EmptyPool(t)
+
+	if v, err := migrations.Version(ctx, pool); err != nil || v != 0 {
+		t.Fatalf("Version before Migrate = %d, %v; want 0, nil", v, err)
+	}
+	if err := migrations.Migrate(ctx, pool); err != nil {
+		t.Fatalf("Migrate: %v", err)
+	}
+	assertMigrated(t, pool)
+
+	// Idempotent: a second run finds nothing to do and changes nothing.
+	if err := migrations.Migrate(ctx, pool); err != nil {
+		t.Fatalf("second Migrate: %v", err)
+	}
+	assertMigrated(t, pool)
+}
+
+func TestMigrateConcurrently(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	dbURL := testenv.EmptyDatabaseURL(t)
+
+	// Separate pools stand in for separate processes starting together.
+	const starters = 5
+	pools := make([]*pgxpool.Pool, starters)
+	for i := range pools {
+		p, err := pgxpool.New(ctx, dbURL)
+		if err != nil {
+			t.Fatalf("pool %d: %v", i, err)
+		}
+		t.Cleanup(p.Close)
+		pools[i] = p
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, starters)
+	for i, p := range pools {
+		wg.Go(func() { errs[i] = migrations.Migrate(ctx, p) })
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("starter %d: Migrate: %v", i, err)
+		}
+	}
+	assertMigrated(t, pools[0])
+}
+
+func TestMigrateRespectsCancelledContext(t *testing.T) {
+	t.Parallel()
+	pool := testenv.EmptyPool(t)
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if err := migrations.Migrate(ctx, pool); err == nil {
+		t.Fatal("Migrate with a cancelled context succeeded")
+	}
+	// Nothing held on to the lock: a later run completes.
+	if err := migrations.Migrate(t.Context(), pool); err != nil {
+		t.Fatalf("Migrate after cancelled run: %v", err)
+	}
+	assertMigrated(t, pool)
+}
+
+func TestTestenvPoolIsMigrated(t *testing.T) {
+	t.Parallel()
+	assertMigrated(t, testenv.Pool(t))
+}
+
+// assertMigrated checks the version row and that every table of the first
+// migration exists.
+func assertMigrated(t *testing.T, pool *pgxpool.Pool) {
+	t.Helper()
+	ctx := t.Context()
+	v, err := migrations.Version(ctx, pool)
+	if err != nil {
+		t.Fatalf("Version: %v", err)
+	}
+	if v != migrations.Latest() {
+		t.Fatalf("Version = %d, want %d", v, migrations.Latest())
+	}
+	var rows int
+	if err := pool.QueryRow(ctx, "SELECT count(*) FROM "+migrations.VersionTable).Scan(&rows); err != nil {
+		t.Fatalf("count version rows: %v", err)
+	}
+	if rows != 1 {
+		t.Fatalf("%s has %d rows, want 1", migrations.VersionTable, rows)
+	}
+	for _, table := range []string{
+		"packs", "actions", "rules", "sensors", "trigger_types", "aliases", "policies",
+		"api_keys", "tokens", "execution_output",
+	} {
+		var exists bool
+		if err := pool.QueryRow(ctx, "SELECT to_regclass($1) IS NOT NULL", table).Scan(&exists); err != nil {
+			t.Fatalf("look up table %s: %v", table, err)
+		}
+		if !exists {
+			t.Errorf("table %s missing after Migrate", table)
+		}
+	}
+}
+
+// The file names must follow NNN_name.up.sql: tern orders by the number and
+// refuses gaps and duplicates.
+func TestEmbeddedFileNames(t *testing.T) {
+	t.Parallel()
+	names, err := fs.Glob(os.DirFS("."), "*.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	re := regexp.MustCompile(`^\d{3}_[a-z0-9_]+\.up\.sql$`)
+	if len(names) != int(migrations.Latest()) {
+		t.Errorf("%d .sql files on disk, %d migrations embedded", len(names), migrations.Latest())
+	}
+	for _, n := range names {
+		if !re.MatchString(n) {
+			t.Errorf("migration file %q does not match NNN_name.up.sql", n)
+		}
+	}
+}

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Runs the whole test suite against real services: a private Postgres
+# cluster and an in-memory embedded Temporal server, both started here by
+# bin/squall test-services and stopped on exit.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+dir=${SQUALL_TEST_DIR:-.squall-test}
+rm -rf "$dir"
+mkdir -p "$dir"
+bin/squall test-services --dir "$dir" --env-file "$dir/env" >"$dir/services.log" 2>&1 &
+svc=$!
+cleanup() {
+  kill "$svc" 2>/dev/null || true
+  wait "$svc" 2>/dev/null || true
+}
+trap cleanup EXIT
+for _ in $(seq 1 240); do
+  [ -f "$dir/env" ] && break
+  if ! kill -0 "$svc" 2>/dev/null; then
+    echo "test services failed to start:" >&2
+    cat "$dir/services.log" >&2
+    exit 1
+  fi
+  sleep 0.5
+done
+[ -f "$dir/env" ] || { echo "test services did not start in 120 s" >&2; cat "$dir/services.log" >&2; exit 1; }
+# shellcheck disable=SC1091
+. "$dir/env"
+export SQUALL_BIN="$PWD/bin/squall"
+go test -count=1 -timeout 25m "${@:-./...}"

@@ -1,0 +1,48 @@
+// Package workers runs Squall's Temporal workers: the execution workflow and
+// the runner activities on the actions task queue. A worker is stateless; to
+// scale out, run more of them against the same Temporal and Postgres.
+package workers
+
+import (
+	"github.com/squall-automation/squall/activities"
+	"github.com/squall-automation/squall/workflows"
+
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+)
+
+// Options configures the actions worker.
+type Options struct {
+	TaskQueue string
+	Runners   *activities.Runners
+	// MaxConcurrentActions bounds the actions this worker runs at once
+	// (st2's action runner concurrency). Zero means 200.
+	MaxConcurrentActions int
+	// MaxConcurrentWorkflowTasks bounds concurrent workflow tasks. Zero: SDK default.
+	MaxConcurrentWorkflowTasks int
+}
+
+// New builds (but does not start) the actions worker.
+func New(c client.Client, opts Options) worker.Worker {
+	if opts.TaskQueue == "" {
+		opts.TaskQueue = workflows.TaskQueue
+	}
+	if opts.MaxConcurrentActions <= 0 {
+		opts.MaxConcurrentActions = 200
+	}
+	w := worker.New(c, opts.TaskQueue, worker.Options{
+		MaxConcurrentActivityExecutionSize:     opts.MaxConcurrentActions,
+		MaxConcurrentWorkflowTaskExecutionSize: opts.MaxConcurrentWorkflowTasks,
+	})
+	Register(w, opts.Runners)
+	return w
+}
+
+// Register adds Squall's workflows and activities to a worker under their
+// stable names (tests use it with the SDK's test environment too).
+func Register(r worker.Registry, runners *activities.Runners) {
+	r.RegisterWorkflowWithOptions(workflows.Execution, workflow.RegisterOptions{Name: workflows.ExecutionWorkflow})
+	r.RegisterActivityWithOptions(runners.Run, activity.RegisterOptions{Name: workflows.RunActivity})
+}

@@ -1,0 +1,205 @@
+// Package workflows holds Squall's Temporal workflows. The execution
+// workflow is one StackStorm action execution: it optionally waits out the
+// requested delay, runs the action's runner as an activity, and records the
+// execution's status in the SquallStatus search attribute at each step so
+// that describe, list and the Web UI see it without a query.
+package workflows
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/squall-automation/squall/activities"
+)
+
+const (
+	// TaskQueue is the default task queue of execution workflows and runners.
+	TaskQueue = "squall-actions"
+	// ExecutionWorkflow is the registered name of Execution.
+	ExecutionWorkflow = "squall.Execution"
+	// RunActivity is the registered name of the runner activity.
+	RunActivity = "squall.Run"
+	// StateQuery returns the workflow's ExecutionState.
+	StateQuery = "state"
+)
+
+// Status values, StackStorm's names (mirrored by the execution package).
+const (
+	StatusScheduled = "scheduled"
+	StatusDelayed   = "delayed"
+	StatusRunning   = "running"
+	StatusSucceeded = "succeeded"
+	StatusFailed    = "failed"
+	StatusTimeout   = "timeout"
+	StatusAbandoned = "abandoned"
+	StatusCanceling = "canceling"
+	StatusCanceled  = "canceled"
+)
+
+// Failure types of the workflow's ApplicationError, one per final status
+// other than succeeded, so a reader of the close event knows the status.
+const (
+	ErrTypeFailed    = "ActionFailed"
+	ErrTypeTimeout   = "ActionTimeout"
+	ErrTypeAbandoned = "ActionAbandoned"
+)
+
+// ExecutionInput starts one execution.
+type ExecutionInput struct {
+	Request activities.RunRequest `json:"request"`
+	// Delay postpones the run (st2's "delay"); the wait is a durable timer.
+	Delay time.Duration `json:"delay,omitempty"`
+	// MaxAttempts bounds how often the runner is started when the worker
+	// running it dies (its heartbeat stops). Action failures are results,
+	// never retried. Zero means DefaultMaxAttempts.
+	MaxAttempts int32 `json:"max_attempts,omitempty"`
+	// HeartbeatTimeout is how long a silent runner is trusted before Temporal
+	// declares its worker dead. Zero means DefaultHeartbeatTimeout.
+	HeartbeatTimeout time.Duration `json:"heartbeat_timeout,omitempty"`
+}
+
+// Defaults for ExecutionInput.
+const (
+	DefaultMaxAttempts      = 3
+	DefaultHeartbeatTimeout = 10 * time.Second
+	// DefaultActionTimeout applies when neither the request nor the runner
+	// parameters give one (st2's local runners default to 60 s).
+	DefaultActionTimeout = 10 * time.Minute
+)
+
+// StatusChange is one entry of the execution's status log.
+type StatusChange struct {
+	Status    string    `json:"status"`
+	Timestamp time.Time `json:"timestamp"`
+}
+
+// ExecutionState is what StateQuery returns.
+type ExecutionState struct {
+	Status string         `json:"status"`
+	Log    []StatusChange `json:"log"`
+}
+
+// Execution runs one action execution. It completes with the runner's
+// RunResult when the action succeeded; otherwise it fails with an
+// ApplicationError whose type tells the status (ErrType*) and whose details
+// hold the RunResult, or is canceled with the RunResult as details.
+func Execution(ctx workflow.Context, in ExecutionInput) (activities.RunResult, error) {
+	state := &ExecutionState{}
+	if err := workflow.SetQueryHandler(ctx, StateQuery, func() (ExecutionState, error) {
+		return *state, nil
+	}); err != nil {
+		return activities.RunResult{}, err
+	}
+	setStatus := func(ctx workflow.Context, status string) {
+		state.Status = status
+		state.Log = append(state.Log, StatusChange{Status: status, Timestamp: workflow.Now(ctx)})
+		// Upserting a search attribute that the namespace lacks fails the
+		// workflow task; that is an operator error worth surfacing, but the
+		// status itself is still kept in the query state.
+		if err := workflow.UpsertTypedSearchAttributes(ctx, AttrStatus.ValueSet(status)); err != nil {
+			workflow.GetLogger(ctx).Error("upsert status", "status", status, "error", err)
+		}
+	}
+	canceled := func(res activities.RunResult) (activities.RunResult, error) {
+		dctx, _ := workflow.NewDisconnectedContext(ctx)
+		res.Status = StatusCanceled
+		setStatus(dctx, StatusCanceled)
+		return res, temporal.NewCanceledError(res)
+	}
+
+	if in.Delay > 0 {
+		setStatus(ctx, StatusDelayed)
+		if err := workflow.Sleep(ctx, in.Delay); err != nil {
+			if temporal.IsCanceledError(err) {
+				return canceled(activities.RunResult{Result: map[string]any{}})
+			}
+			return activities.RunResult{}, err
+		}
+	}
+	setStatus(ctx, StatusRunning)
+
+	attempts := in.MaxAttempts
+	if attempts <= 0 {
+		attempts = DefaultMaxAttempts
+	}
+	heartbeat := in.HeartbeatTimeout
+	if heartbeat <= 0 {
+		heartbeat = DefaultHeartbeatTimeout
+	}
+	timeout := in.Request.Timeout
+	if timeout <= 0 {
+		timeout = DefaultActionTimeout
+	}
+	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		// The runner enforces the action timeout itself and reports status
+		// "timeout"; this bound only catches a runner that failed to.
+		StartToCloseTimeout: timeout + time.Minute,
+		HeartbeatTimeout:    heartbeat,
+		WaitForCancellation: true,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval:        time.Second,
+			BackoffCoefficient:     2,
+			MaximumInterval:        30 * time.Second,
+			MaximumAttempts:        attempts,
+			NonRetryableErrorTypes: []string{activities.ErrTypeUnsupportedRunner, activities.ErrTypeInvalidRequest},
+		},
+	})
+
+	var res activities.RunResult
+	fut := workflow.ExecuteActivity(actx, RunActivity, in.Request)
+	sel := workflow.NewSelector(ctx)
+	done := false
+	sel.AddFuture(fut, func(workflow.Future) { done = true })
+	sel.AddReceive(ctx.Done(), func(workflow.ReceiveChannel, bool) {})
+	sel.Select(ctx)
+	if !done {
+		// Cancel requested: the runner is being told through its heartbeat;
+		// wait until it has killed the action before calling it canceled.
+		dctx, _ := workflow.NewDisconnectedContext(ctx)
+		setStatus(dctx, StatusCanceling)
+		_ = fut.Get(dctx, &res)
+		return canceled(res)
+	}
+	err := fut.Get(ctx, &res)
+	dctx, _ := workflow.NewDisconnectedContext(ctx)
+	if err != nil {
+		var timeoutErr *temporal.TimeoutError
+		var appErr *temporal.ApplicationError
+		switch {
+		case temporal.IsCanceledError(err):
+			return canceled(res)
+		case errors.As(err, &timeoutErr):
+			// Heartbeat or start-to-close timeouts exhausted every attempt:
+			// the workers running it died (st2 calls this abandoned).
+			res = activities.RunResult{Status: StatusAbandoned, Result: map[string]any{
+				"error": fmt.Sprintf("the runner stopped responding (%s) on %d attempt(s); the action's outcome is unknown", timeoutErr.TimeoutType(), attempts),
+			}}
+			setStatus(dctx, StatusAbandoned)
+			return res, temporal.NewNonRetryableApplicationError(res.Result["error"].(string), ErrTypeAbandoned, nil, res)
+		case errors.As(err, &appErr):
+			res = activities.RunResult{Status: StatusFailed, Result: map[string]any{"error": appErr.Message()}}
+		default:
+			res = activities.RunResult{Status: StatusFailed, Result: map[string]any{"error": err.Error()}}
+		}
+		setStatus(dctx, StatusFailed)
+		return res, temporal.NewNonRetryableApplicationError(res.Result["error"].(string), ErrTypeFailed, nil, res)
+	}
+	switch res.Status {
+	case StatusSucceeded:
+		setStatus(dctx, StatusSucceeded)
+		return res, nil
+	case StatusCanceled:
+		return canceled(res)
+	case StatusTimeout:
+		setStatus(dctx, StatusTimeout)
+		return res, temporal.NewNonRetryableApplicationError("action timed out", ErrTypeTimeout, nil, res)
+	default:
+		res.Status = StatusFailed
+		setStatus(dctx, StatusFailed)
+		return res, temporal.NewNonRetryableApplicationError("action failed", ErrTypeFailed, nil, res)
+	}
+}

@@ -1,0 +1,197 @@
+package workflows
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
+
+	"github.com/squall-automation/squall/activities"
+)
+
+func newEnv(t *testing.T, run func(context.Context, activities.RunRequest) (activities.RunResult, error)) *testsuite.TestWorkflowEnvironment {
+	t.Helper()
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	env.RegisterActivityWithOptions(run, activity.RegisterOptions{Name: RunActivity})
+	return env
+}
+
+func statusOf(t *testing.T, env *testsuite.TestWorkflowEnvironment) string {
+	t.Helper()
+	v, err := env.QueryWorkflow(StateQuery)
+	if err != nil {
+		t.Fatalf("query: %v", err)
+	}
+	var st ExecutionState
+	if err := v.Get(&st); err != nil {
+		t.Fatal(err)
+	}
+	return st.Status
+}
+
+func TestExecutionOutcomes(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name       string
+		run        func(context.Context, activities.RunRequest) (activities.RunResult, error)
+		wantStatus string
+		wantErr    string // ApplicationError type; "" = completed
+	}{
+		{
+			name: "succeeded",
+			run: func(context.Context, activities.RunRequest) (activities.RunResult, error) {
+				return activities.RunResult{Status: StatusSucceeded, Result: map[string]any{"return_code": 0}}, nil
+			},
+			wantStatus: StatusSucceeded,
+		},
+		{
+			name: "failed",
+			run: func(context.Context, activities.RunRequest) (activities.RunResult, error) {
+				return activities.RunResult{Status: StatusFailed, Result: map[string]any{"return_code": 1}}, nil
+			},
+			wantStatus: StatusFailed, wantErr: ErrTypeFailed,
+		},
+		{
+			name: "timeout",
+			run: func(context.Context, activities.RunRequest) (activities.RunResult, error) {
+				return activities.RunResult{Status: StatusTimeout, Result: map[string]any{"return_code": -9}}, nil
+			},
+			wantStatus: StatusTimeout, wantErr: ErrTypeTimeout,
+		},
+		{
+			name: "unsupported runner is not retried",
+			run: func() func(context.Context, activities.RunRequest) (activities.RunResult, error) {
+				calls := 0
+				return func(context.Context, activities.RunRequest) (activities.RunResult, error) {
+					calls++
+					if calls > 1 {
+						panic("retried a non-retryable error")
+					}
+					return activities.RunResult{}, temporal.NewNonRetryableApplicationError(`runner "orquesta" is not supported by Squall yet`, activities.ErrTypeUnsupportedRunner, nil)
+				}
+			}(),
+			wantStatus: StatusFailed, wantErr: ErrTypeFailed,
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			env := newEnv(t, tc.run)
+			env.ExecuteWorkflow(Execution, ExecutionInput{Request: activities.RunRequest{ExecutionID: "x", Runner: "local-shell-cmd"}})
+			if !env.IsWorkflowCompleted() {
+				t.Fatal("workflow not completed")
+			}
+			err := env.GetWorkflowError()
+			if tc.wantErr == "" {
+				if err != nil {
+					t.Fatalf("unexpected error: %v", err)
+				}
+				var res activities.RunResult
+				if err := env.GetWorkflowResult(&res); err != nil {
+					t.Fatal(err)
+				}
+				if res.Status != tc.wantStatus {
+					t.Fatalf("result status %q, want %q", res.Status, tc.wantStatus)
+				}
+			} else {
+				var appErr *temporal.ApplicationError
+				if !errors.As(err, &appErr) || appErr.Type() != tc.wantErr {
+					t.Fatalf("error %v, want ApplicationError of type %s", err, tc.wantErr)
+				}
+				var res activities.RunResult
+				if err := appErr.Details(&res); err != nil {
+					t.Fatalf("details: %v", err)
+				}
+				if res.Status != tc.wantStatus {
+					t.Fatalf("details status %q, want %q", res.Status, tc.wantStatus)
+				}
+			}
+			if got := statusOf(t, env); got != tc.wantStatus {
+				t.Fatalf("query status %q, want %q", got, tc.wantStatus)
+			}
+		})
+	}
+}
+
+// A runner whose worker dies stops heartbeating; Temporal retries it, and an
+// attempt that finishes settles the execution.
+func TestExecutionRetriesLostRunner(t *testing.T) {
+	t.Parallel()
+	attempts := 0
+	env := newEnv(t, func(ctx context.Context, req activities.RunRequest) (activities.RunResult, error) {
+		attempts++
+		if activity.GetInfo(ctx).Attempt == 1 {
+			return activities.RunResult{}, temporal.NewHeartbeatTimeoutError()
+		}
+		return activities.RunResult{Status: StatusSucceeded, Result: map[string]any{}}, nil
+	})
+	env.ExecuteWorkflow(Execution, ExecutionInput{Request: activities.RunRequest{ExecutionID: "x"}})
+	if err := env.GetWorkflowError(); err != nil {
+		t.Fatalf("workflow error: %v", err)
+	}
+	if attempts != 2 {
+		t.Fatalf("attempts = %d, want 2", attempts)
+	}
+}
+
+func TestExecutionAbandonedAfterAttempts(t *testing.T) {
+	t.Parallel()
+	env := newEnv(t, func(ctx context.Context, req activities.RunRequest) (activities.RunResult, error) {
+		return activities.RunResult{}, temporal.NewHeartbeatTimeoutError()
+	})
+	env.ExecuteWorkflow(Execution, ExecutionInput{Request: activities.RunRequest{ExecutionID: "x"}, MaxAttempts: 2})
+	var appErr *temporal.ApplicationError
+	if err := env.GetWorkflowError(); !errors.As(err, &appErr) || appErr.Type() != ErrTypeAbandoned {
+		t.Fatalf("error %v, want %s", err, ErrTypeAbandoned)
+	}
+	if got := statusOf(t, env); got != StatusAbandoned {
+		t.Fatalf("status %q, want %q", got, StatusAbandoned)
+	}
+}
+
+func TestExecutionDelayThenCancel(t *testing.T) {
+	t.Parallel()
+	env := newEnv(t, func(ctx context.Context, req activities.RunRequest) (activities.RunResult, error) {
+		panic("must not run: canceled during the delay")
+	})
+	env.RegisterDelayedCallback(func() {
+		if got := statusOf(t, env); got != StatusDelayed {
+			t.Errorf("status during delay %q, want %q", got, StatusDelayed)
+		}
+		env.CancelWorkflow()
+	}, time.Minute)
+	env.ExecuteWorkflow(Execution, ExecutionInput{Request: activities.RunRequest{ExecutionID: "x"}, Delay: time.Hour})
+	if err := env.GetWorkflowError(); !temporal.IsCanceledError(err) {
+		t.Fatalf("error %v, want canceled", err)
+	}
+	if got := statusOf(t, env); got != StatusCanceled {
+		t.Fatalf("status %q, want %q", got, StatusCanceled)
+	}
+}
+
+func TestExecutionCancelWhileRunning(t *testing.T) {
+	t.Parallel()
+	env := newEnv(t, func(ctx context.Context, req activities.RunRequest) (activities.RunResult, error) {
+		for {
+			activity.RecordHeartbeat(ctx)
+			select {
+			case <-ctx.Done():
+				return activities.RunResult{Status: StatusCanceled, Result: map[string]any{"return_code": -15}}, ctx.Err()
+			case <-time.After(10 * time.Millisecond):
+			}
+		}
+	})
+	env.RegisterDelayedCallback(func() { env.CancelWorkflow() }, time.Second)
+	env.ExecuteWorkflow(Execution, ExecutionInput{Request: activities.RunRequest{ExecutionID: "x"}})
+	if err := env.GetWorkflowError(); !temporal.IsCanceledError(err) {
+		t.Fatalf("error %v, want canceled", err)
+	}
+	if got := statusOf(t, env); got != StatusCanceled {
+		t.Fatalf("status %q, want %q", got, StatusCanceled)
+	}
+}
