@@ -123,7 +123,10 @@ func (r *Runners) runProcess(ctx context.Context, req RunRequest, spec procSpec)
 	// so a timeout or cancellation can kill all of it, not just the shell.
 	// Pdeathsig: if the worker dies, the kernel kills the action instead of
 	// leaving an orphan running unsupervised. (The kernel clears it when the
-	// child executes a setuid binary such as sudo.)
+	// child executes a setuid binary such as sudo.) It reaches the main
+	// process only: descendants of an action whose worker crashed (SIGKILL,
+	// OOM) outlive it; a graceful shutdown cancels the activity, which kills
+	// the whole group.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 
 	started := make(chan error, 1)

@@ -9,6 +9,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"go.temporal.io/sdk/activity"
@@ -67,14 +68,21 @@ var runnerAliases = map[string]string{
 	"http-runner":      RunnerHTTPRequest,
 }
 
-// Runners executes actions. Register it once on a worker; the workflow calls
-// Run through a nil *Runners so the reference is type-checked.
+// Runners executes actions; a worker registers its Run method once. Use it
+// through a pointer (it holds a mutex). Shell and Python actions run in
+// os.TempDir() unless the "cwd" runner parameter says otherwise, with the
+// worker's environment plus "env" and ST2_ACTION_PACK_NAME,
+// ST2_ACTION_EXECUTION_ID and (when APIURL is set) ST2_ACTION_API_URL.
 //
 // Run's error contract, for the workflow author:
-//   - A finished action (succeeded, failed, timeout, abandoned) is a RunResult
-//     and a nil error, whatever went wrong inside the action, including
-//     problems with its content (missing script, bad URL, no sudo): retrying
-//     an action is the workflow's decision, never the activity's.
+//   - An action that ran (succeeded, failed, timeout, abandoned) is a
+//     RunResult and a nil error, whatever went wrong inside it. So is one
+//     whose process could not be started or whose HTTP request could not be
+//     sent: st2 reports those as failed executions with result.error.
+//   - A request that cannot run at all (no cmd or url, an entry point that is
+//     missing or outside the pack, a malformed parameter, sudo asked for but
+//     not installed) is a non-retryable ApplicationError of type
+//     ErrTypeInvalidRequest whose message says what is wrong.
 //   - An unsupported runner type is a non-retryable ApplicationError of type
 //     ErrTypeUnsupportedRunner.
 //   - Cancellation kills the action's process group and returns
@@ -108,6 +116,9 @@ type Runners struct {
 	// MaxOutputBytes caps each output stream kept in the result; zero means
 	// DefaultMaxOutputBytes.
 	MaxOutputBytes int
+
+	shimMu        sync.Mutex
+	shimInstalled string // the directory InstallShim wrote to
 }
 
 // Run executes one action with the runner req.Runner names. See Runners for
@@ -150,8 +161,14 @@ func (r *Runners) Run(ctx context.Context, req RunRequest) (RunResult, error) {
 	return res, nil
 }
 
-// failedResult is a run that could not start or was rejected before it did:
-// st2 reports those as a failed execution whose result carries the error.
+// invalidRequest is Run's answer to a request that cannot run at all.
+func invalidRequest(format string, args ...any) (RunResult, error) {
+	return RunResult{}, temporal.NewNonRetryableApplicationError(
+		fmt.Sprintf(format, args...), ErrTypeInvalidRequest, nil)
+}
+
+// failedResult is an action whose process or request could not be started:
+// st2 reports that as a failed execution whose result carries the error.
 func failedResult(format string, args ...any) RunResult {
 	return RunResult{Status: StatusFailed, Result: map[string]any{"error": fmt.Sprintf(format, args...)}}
 }

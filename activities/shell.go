@@ -36,7 +36,7 @@ var (
 func (r *Runners) runLocalShellCmd(ctx context.Context, req RunRequest) (RunResult, error) {
 	cmd := stringParam(req.RunnerParams, "cmd")
 	if strings.TrimSpace(cmd) == "" {
-		return failedResult("local-shell-cmd: runner parameter \"cmd\" is empty"), nil
+		return invalidRequest("local-shell-cmd: runner parameter \"cmd\" is empty")
 	}
 	return r.runLocal(ctx, req, []string{"bash", "-c", cmd}, false)
 }
@@ -44,7 +44,7 @@ func (r *Runners) runLocalShellCmd(ctx context.Context, req RunRequest) (RunResu
 func (r *Runners) runLocalShellScript(ctx context.Context, req RunRequest) (RunResult, error) {
 	script, err := entryPointPath(req)
 	if err != nil {
-		return failedResult("local-shell-script: %v", err), nil
+		return invalidRequest("local-shell-script: %v", err)
 	}
 	// st2 runs "chmod +x <script>" before every run (pack files often lose
 	// their mode bits in archives); do the same when the mode needs it.
@@ -65,7 +65,7 @@ func (r *Runners) runLocalShellScript(ctx context.Context, req RunRequest) (RunR
 func (r *Runners) runLocal(ctx context.Context, req RunRequest, argv []string, script bool) (RunResult, error) {
 	timeout, err := actionTimeout(req, localDefaultTimeout)
 	if err != nil {
-		return failedResult("%s: %v", req.Runner, err), nil
+		return invalidRequest("%s: %v", req.Runner, err)
 	}
 	dir := stringParam(req.RunnerParams, "cwd")
 	if dir == "" {
@@ -77,7 +77,7 @@ func (r *Runners) runLocal(ctx context.Context, req RunRequest, argv []string, s
 	wrap := func(argv []string) []string { return argv }
 	if boolParam(req.RunnerParams, "sudo", false) {
 		if _, err := exec.LookPath("sudo"); err != nil {
-			return failedResult("%s: the action asks for sudo (runner parameter \"sudo\"), but sudo is not installed on this worker", req.Runner), nil
+			return invalidRequest("%s: the action asks for sudo (runner parameter \"sudo\"), but sudo is not installed on this worker", req.Runner)
 		}
 		// -E keeps the environment built below, as st2 does.
 		prefix := []string{"sudo", "-E"}
@@ -188,6 +188,13 @@ func entryPointPath(req RunRequest) (string, error) {
 	if filepath.IsAbs(req.EntryPoint) {
 		return "", fmt.Errorf("entry_point %q must be relative to the pack's actions directory", req.EntryPoint)
 	}
+	outside := fmt.Errorf("entry_point %q is not located inside the pack directory", req.EntryPoint)
+	// Lexically first, so that nothing about files outside the pack (not
+	// even whether they exist) shows in the error; then with symlinks
+	// resolved.
+	if !within(req.PackPath, filepath.Join(req.PackPath, "actions", req.EntryPoint)) {
+		return "", outside
+	}
 	pack, err := filepath.EvalSymlinks(req.PackPath)
 	if err != nil {
 		return "", fmt.Errorf("pack directory: %w", err)
@@ -199,11 +206,16 @@ func entryPointPath(req RunRequest) (string, error) {
 		}
 		return "", fmt.Errorf("entry_point %q: %w", req.EntryPoint, err)
 	}
-	rel, err := filepath.Rel(pack, p)
-	if err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
-		return "", fmt.Errorf("entry_point %q is not located inside the pack directory", req.EntryPoint)
+	if !within(pack, p) {
+		return "", outside
 	}
 	return p, nil
+}
+
+// within reports whether path is dir or below it (both cleaned, lexically).
+func within(dir, path string) bool {
+	rel, err := filepath.Rel(dir, path)
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator))
 }
 
 // ScriptArgs builds a local-shell-script command line the way st2's

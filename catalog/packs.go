@@ -86,8 +86,10 @@ func (s *Store) RegisterPack(ctx context.Context, p *pack.Pack) (RegisterResult,
 }
 
 // lockPack serialises registration and deletion of one pack until the end of
-// tx. Without it two registrations could each insert a new item under the same
-// ref and one would fail on the unique constraint, or interleave their deletes.
+// tx, before any row is touched. The pack row's upsert would also make a
+// second registration wait, but only once it got there; taking the lock first
+// keeps the guarantee independent of statement order, so two registrations
+// never interleave their upserts and deletes, and never deadlock.
 func lockPack(ctx context.Context, tx pgx.Tx, ref string) error {
 	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1, hashtext($2))", lockPackRegistration, ref); err != nil {
 		return fmt.Errorf("lock pack: %w", err)

@@ -43,7 +43,7 @@ func addConfigFlags(c *cobra.Command) {
 	f := c.PersistentFlags()
 	f.String("config", "", "CLI config file (default $SQUALL_CONFIG or ~/.squall/config)")
 	f.String("url", "", "API base URL (default $SQUALL_API_URL or "+DefaultAPIURL+")")
-	f.String("token", "", "auth token (default $SQUALL_AUTH_TOKEN or the one saved by `squall login`)")
+	f.String("token", "", "auth token (default $SQUALL_AUTH_TOKEN or the one saved by squall login)")
 	f.String("api-key", "", "API key sent as St2-Api-Key (default $SQUALL_API_KEY)")
 }
 
@@ -104,7 +104,8 @@ func loadSettings(cmd *cobra.Command) (*settings, error) {
 	// Only a token saved by `squall login` has a known expiry; an expired one
 	// would only earn a 401, so it is dropped and the 401 explains why.
 	if tokenFromFile(cmd) && s.AuthToken != "" {
-		if exp, err := time.Parse(time.RFC3339Nano, v.GetString(keyTokenExpiry)); err == nil {
+		// GetTime: YAML may hand the timestamp over parsed or as a string.
+		if exp := v.GetTime(keyTokenExpiry); !exp.IsZero() {
 			s.TokenExpiry = exp
 			if !exp.After(time.Now()) {
 				s.expiredToken = exp
@@ -119,8 +120,8 @@ func tokenFromFile(cmd *cobra.Command) bool {
 	if f := cmd.Flags().Lookup("token"); f != nil && f.Changed {
 		return false
 	}
-	_, inEnv := os.LookupEnv("SQUALL_AUTH_TOKEN")
-	return !inEnv
+	// viper treats an empty variable as unset; so do we.
+	return os.Getenv("SQUALL_AUTH_TOKEN") == ""
 }
 
 func (s *settings) client() *Client {

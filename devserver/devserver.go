@@ -69,7 +69,8 @@ type Options struct {
 	// Namespaces are registered if missing; the first is the UI's default. Default: "default".
 	Namespaces []string
 	// Retention of closed workflows in every namespace in Namespaces, updated on existing
-	// namespaces when it differs. Default DefaultRetention; the server's minimum is one day.
+	// namespaces when it differs. Default DefaultRetention; the server refuses less than an
+	// hour (dynamic config system.namespaceMinRetentionLocal).
 	Retention time.Duration
 	// SearchAttributes are created in every namespace in Namespaces if missing.
 	SearchAttributes map[string]enumspb.IndexedValueType
@@ -91,6 +92,8 @@ type Server struct {
 	uiAddr   string
 	log      *slog.Logger
 	stopOnce sync.Once
+	// serverLevel is the threshold for the server's own logs.
+	serverLevel *slog.LevelVar
 }
 
 func (o *Options) applyDefaults() {
@@ -129,8 +132,8 @@ func (o *Options) validate() error {
 	if o.Postgres != nil && o.DataDir != "" {
 		return errors.New("devserver: set either DataDir (SQLite) or Postgres, not both")
 	}
-	if o.Retention < 24*time.Hour {
-		return fmt.Errorf("devserver: Retention %s is below the server's minimum of 24h", o.Retention)
+	if o.Retention < 0 {
+		return fmt.Errorf("devserver: negative Retention %s", o.Retention)
 	}
 	seen := map[string]bool{}
 	for _, ns := range o.Namespaces {
@@ -159,7 +162,11 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		return nil, err
 	}
 	logger := opts.Logger.With("component", "devserver")
-	tlog := newServerLogger(opts.Logger, opts.LogLevel)
+	// A LevelVar so Stop can silence the server: its components log every connection they
+	// lose while shutting down, which reads like a failure and is not one.
+	serverLevel := new(slog.LevelVar)
+	serverLevel.Set(opts.LogLevel.Level())
+	tlog := newServerLogger(opts.Logger, serverLevel)
 
 	// The server and the UI report a taken port badly (the UI exits the process), so check
 	// up front and say what to change.
@@ -205,9 +212,10 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		return nil, fmt.Errorf("devserver: start Temporal server: %w", err)
 	}
 	s := &Server{
-		server:   srv,
-		frontend: cfg.PublicClient.HostPort,
-		log:      logger,
+		server:      srv,
+		frontend:    cfg.PublicClient.HostPort,
+		log:         logger,
+		serverLevel: serverLevel,
 	}
 	if err := s.setupNamespaces(ctx, &opts); err != nil {
 		s.Stop()
@@ -235,6 +243,7 @@ func (s *Server) Stop() {
 		if s.ui != nil {
 			s.ui.Stop()
 		}
+		s.serverLevel.Set(slog.LevelError + 1)
 		if err := s.server.Stop(); err != nil {
 			s.log.Warn("temporal server stopped with an error", "error", err)
 		}
@@ -245,6 +254,13 @@ func (s *Server) Stop() {
 func buildConfig(ctx context.Context, opts *Options, tlog serverLogger) (*config.Config, error) {
 	var cfg config.Config
 	frontendAddr := net.JoinHostPort(dialHost(opts.FrontendIP), strconv.Itoa(opts.FrontendPort))
+	// The frontend's HTTP API (JSON over HTTP, Nexus endpoints) gets a port of its own, like
+	// `temporal server start-dev` does; without it the server warns at every start.
+	httpPort, err := freePortOn(opts.FrontendIP)
+	if err != nil {
+		return nil, fmt.Errorf("devserver: port for the frontend HTTP API: %w", err)
+	}
+	httpAddr := net.JoinHostPort(dialHost(opts.FrontendIP), strconv.Itoa(httpPort))
 
 	switch {
 	case opts.Postgres != nil:
@@ -289,16 +305,16 @@ func buildConfig(ctx context.Context, opts *Options, tlog serverLogger) (*config
 		MasterClusterName:        clusterName,
 		CurrentClusterName:       clusterName,
 		ClusterInformation: map[string]cluster.ClusterInformation{
-			clusterName: {Enabled: true, InitialFailoverVersion: 1, RPCAddress: frontendAddr},
+			clusterName: {Enabled: true, InitialFailoverVersion: 1, RPCAddress: frontendAddr, HTTPAddress: httpAddr},
 		},
 	}
 	cfg.DCRedirectionPolicy.Policy = "noop"
 
 	cfg.Services = map[string]config.Service{
-		string(primitives.FrontendService): {RPC: config.RPC{GRPCPort: opts.FrontendPort, BindOnIP: opts.FrontendIP}},
+		string(primitives.FrontendService): {RPC: config.RPC{GRPCPort: opts.FrontendPort, HTTPPort: httpPort, BindOnIP: opts.FrontendIP}},
 	}
 	for _, name := range []primitives.ServiceName{primitives.HistoryService, primitives.MatchingService, primitives.WorkerService} {
-		port, err := freePort()
+		port, err := freePortOn("127.0.0.1")
 		if err != nil {
 			return nil, fmt.Errorf("devserver: port for the %s service: %w", name, err)
 		}
@@ -357,8 +373,8 @@ func checkPortFree(ip string, port int, what, option string) error {
 	return l.Close()
 }
 
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+func freePortOn(ip string) (int, error) {
+	l, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
 	if err != nil {
 		return 0, err
 	}

@@ -87,7 +87,7 @@ func TestUserJourney(t *testing.T) {
 			t.Fatalf("squall run -j output %q: %v", out, err)
 		}
 		stdout := fmt.Sprint(ex.Result["stdout"])
-		if ex.Status != "succeeded" || !strings.Contains(stdout, "who=world") || !strings.Contains(stdout, "arg=--count=3") {
+		if ex.Status != "succeeded" || !strings.Contains(stdout, "arg=world") || !strings.Contains(stdout, "arg=--count=3") {
 			t.Fatalf("script: %+v", ex)
 		}
 	})

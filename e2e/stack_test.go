@@ -98,6 +98,7 @@ func newStack(t *testing.T) *stack {
 		"SQUALL_HTPASSWD_FILE="+htpasswd,
 		"SQUALL_PACKS_PATHS="+repoPath(t, "packs"),
 		"SQUALL_RUNNER_HEARTBEAT_TIMEOUT=3s",
+		"SQUALL_WEB_UI_URL=http://127.0.0.1:8233",
 		"SQUALL_LOG_LEVEL=info",
 	)
 	t.Cleanup(s.stopAll)

@@ -139,7 +139,7 @@ func (s *Service) Run(ctx context.Context, req RunRequest) (*Execution, error) {
 			PositionalOrder: resolved.Positional,
 			Secrets:         resolved.Secrets,
 			Config:          act.PackConfig,
-			Timeout:         timeoutOf(resolved.Runner),
+			Timeout:         timeoutOf(shownTimeout(resolved)),
 			User:            user,
 		},
 		Delay:            req.Delay,
@@ -542,4 +542,14 @@ func immutable(action map[string]any, name string) bool {
 		}
 	}
 	return false
+}
+
+// shownTimeout picks the "timeout" parameter wherever the action declares
+// it: a runner parameter for the shell runners, an action parameter for
+// core.http.
+func shownTimeout(r param.Resolved) map[string]any {
+	if _, ok := r.Runner["timeout"]; ok {
+		return r.Runner
+	}
+	return r.Action
 }

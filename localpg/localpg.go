@@ -44,7 +44,8 @@ const confFile = "squall-localpg.conf"
 // Options configures a cluster.
 type Options struct {
 	// Dir holds everything: the data directory (Dir/data), the server log (Dir/postgres.log)
-	// and the Unix socket. Required. Created when missing.
+	// and the Unix socket. Required. Created when missing. When running as root, Dir and
+	// Dir/data are handed to the postgres user and Dir's ancestors made traversable (o+x).
 	Dir string
 	// Port is the TCP port on 127.0.0.1 (and the socket's number). Zero means DefaultPort.
 	Port int
@@ -226,13 +227,8 @@ func (c *Cluster) prepareDir() error {
 		return nil
 	}
 	uid, gid := int(c.runAs.Uid), int(c.runAs.Gid)
-	// The directory may have been created by an earlier run as another user (or by root);
-	// postgres insists on owning its data directory, so fix ownership of the whole tree.
-	err := filepath.WalkDir(c.dir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		info, err := d.Info()
+	chown := func(path string) error {
+		info, err := os.Lstat(path)
 		if err != nil {
 			return err
 		}
@@ -240,9 +236,24 @@ func (c *Cluster) prepareDir() error {
 			return nil
 		}
 		return os.Lchown(path, uid, gid)
-	})
-	if err != nil {
+	}
+	// Dir itself (the socket and the log go there), then the data directory, which may have
+	// been created by an earlier run as another user: postgres insists on owning it. Other
+	// files an operator keeps in Dir are left alone.
+	if err := chown(c.dir); err != nil {
 		return fmt.Errorf("localpg: hand %s to the postgres user: %w", c.dir, err)
+	}
+	if err := chown(filepath.Join(c.dir, "postgres.log")); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("localpg: hand the server log to the postgres user: %w", err)
+	}
+	err := filepath.WalkDir(c.dataDir, func(path string, _ fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		return chown(path)
+	})
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("localpg: hand %s to the postgres user: %w", c.dataDir, err)
 	}
 	return makeTraversable(filepath.Dir(c.dir), c.log)
 }

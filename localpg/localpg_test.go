@@ -2,6 +2,7 @@ package localpg
 
 import (
 	"context"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -33,7 +34,7 @@ func requirePostgres(t *testing.T) {
 
 func startCluster(t *testing.T, ctx context.Context, dir string, port int) *Cluster {
 	t.Helper()
-	c, err := Start(ctx, Options{Dir: dir, Port: port})
+	c, err := Start(ctx, Options{Dir: dir, Port: port, Logger: slog.New(slog.NewTextHandler(t.Output(), nil))})
 	if err != nil {
 		t.Fatalf("Start: %v", err)
 	}

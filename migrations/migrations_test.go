@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -78,17 +79,36 @@ func TestMigrateConcurrently(t *testing.T) {
 	assertMigrated(t, pools[0])
 }
 
-func TestMigrateRespectsCancelledContext(t *testing.T) {
+// ternLockNum is the advisory lock tern's migrator holds while it works. If a
+// tern upgrade changes it, this test fails rather than silently testing nothing.
+const ternLockNum = int64(9628173550095224)
+
+// Migrate waits while another session migrates; giving up on its context
+// leaves nothing locked behind.
+func TestMigrateWaitsForLock(t *testing.T) {
 	t.Parallel()
 	pool := testenv.EmptyPool(t)
-	ctx, cancel := context.WithCancel(t.Context())
-	cancel()
-	if err := migrations.Migrate(ctx, pool); err == nil {
-		t.Fatal("Migrate with a cancelled context succeeded")
+	ctx := t.Context()
+
+	holder, err := pool.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
 	}
-	// Nothing held on to the lock: a later run completes.
-	if err := migrations.Migrate(t.Context(), pool); err != nil {
-		t.Fatalf("Migrate after cancelled run: %v", err)
+	if _, err := holder.Exec(ctx, "SELECT pg_advisory_lock($1)", ternLockNum); err != nil {
+		t.Fatal(err)
+	}
+	short, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancel()
+	if err := migrations.Migrate(short, pool); err == nil {
+		t.Fatal("Migrate succeeded while another session held the migration lock")
+	}
+	if _, err := holder.Exec(ctx, "SELECT pg_advisory_unlock($1)", ternLockNum); err != nil {
+		t.Fatal(err)
+	}
+	holder.Release()
+
+	if err := migrations.Migrate(ctx, pool); err != nil {
+		t.Fatalf("Migrate after the lock was released: %v", err)
 	}
 	assertMigrated(t, pool)
 }

@@ -31,7 +31,8 @@ const ConfigSchemaFile = "config.schema.yaml"
 
 var (
 	// st2's PACK_REF_WHITELIST_REGEX.
-	packRefRE = regexp.MustCompile(`^[a-z0-9_]+$`)
+	packRefRE        = regexp.MustCompile(`^[a-z0-9_]+$`)
+	twoPartVersionRE = regexp.MustCompile(`^\d+\.\d+$`)
 	// st2's PACK_VERSION_REGEX (semver).
 	packVersionRE = regexp.MustCompile(`^(?:0|[1-9]\d*)\.(?:0|[1-9]\d*)\.(?:0|[1-9]\d*)(?:-[\da-z\-]+(?:\.[\da-z\-]+)*)?(?:\+[\da-z\-]+(?:\.[\da-z\-]+)*)?$`)
 )
@@ -113,15 +114,17 @@ type loader struct {
 	// triggerDup spans triggers/ and the sensors' inline trigger types: both
 	// name trigger types of the same pack.
 	triggerDup *dupCheck
+	// refKnown is false when pack.yaml gave no usable ref; the pack fields
+	// of content files cannot be compared then.
+	refKnown bool
 }
 
 func (l *loader) load() *Pack {
 	p := &Pack{Path: l.fs.dir}
 	l.pack = p
-	if !l.readManifest(p) {
-		// Without a ref nothing else can be named; report what we have.
-		return nil
-	}
+	// Without a valid manifest the pack cannot be registered, but its
+	// content is still checked so one run reports every problem.
+	l.refKnown = l.readManifest(p)
 	l.readActions(p)
 	l.readTriggers(p)
 	l.readSensors(p)
@@ -208,7 +211,7 @@ func normalizeVersion(v any) string {
 	case float64:
 		s = strconv.FormatFloat(x, 'f', -1, 64)
 	}
-	if strings.Count(s, ".") == 1 {
+	if twoPartVersionRE.MatchString(s) {
 		s += ".0"
 	}
 	return s
@@ -218,7 +221,7 @@ func normalizeVersion(v any) string {
 // present, names the pack it lives in; it never moves a resource elsewhere.
 func (l *loader) checkPackField(f *fileCheck, m map[string]any, path []string) {
 	pv := f.str(m, path, "pack", false)
-	if pv != "" && pv != l.pack.Ref {
+	if l.refKnown && pv != "" && pv != l.pack.Ref {
 		f.fail(join(path, "pack"), "is %q but the file is in pack %q; remove the field or make it match", pv, l.pack.Ref)
 	}
 }

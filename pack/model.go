@@ -2,6 +2,29 @@
 // directories (actions, rules, sensors, triggers, aliases, policies) plus the
 // pack's config schema and config. It validates as it reads and never touches
 // a database; the catalog package stores what it returns.
+//
+// Load reads one pack directory in StackStorm's layout, unchanged; LoadAll
+// reads every pack under a base directory. Problems are collected, not
+// returned at the first one: a *LoadError lists each as file:line: message,
+// with files relative to the pack directory.
+//
+// Decisions worth knowing (st2's behaviour unless noted):
+//   - Metadata is read from the top level of each content directory only
+//     (*.yaml, *.yml, *.json, as st2's ALLOWED_EXTS); actions/workflows/ and
+//     actions/chains/ hold entry points. actions/config.* is skipped.
+//   - Decoded YAML is JSON-compatible: mappings are map[string]any, integers
+//     int64 (float64 past int64), floats float64, timestamps stay strings.
+//   - The pack ref is pack.yaml's ref, else its name when that matches
+//     [a-z0-9_]+. A resource's own pack: field must equal the pack ref; it
+//     never moves the resource. Refs are <pack ref>.<name>.
+//   - Actions, sensors, aliases and policies default to enabled; rules
+//     default to disabled, as st2's RuleAPI does.
+//   - Entry points must stay inside the pack; whether they exist is checked
+//     for runners that execute them unless LoadOptions.SkipEntryPointCheck.
+//   - Every metadata file is capped at MaxMetadataFileSize (1 MiB); symlinks
+//     that resolve outside the pack are refused.
+//   - Runner types are not resolved here (runner imports pack); an unknown
+//     runner_type is for the catalog to refuse at registration.
 package pack
 
 // ParamSpecs maps a parameter name to its JSON-schema-like definition exactly

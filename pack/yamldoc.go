@@ -38,6 +38,20 @@ type document struct {
 
 var yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 
+// parserErrors are the libyaml parser (not scanner) messages.
+var parserErrors = []string{
+	"did not find expected node content",
+	"did not find expected key",
+	"did not find expected ',' or",
+	"did not find expected '-' indicator",
+	"did not find expected <document start>",
+	"did not find expected <stream-start>",
+	"found undefined tag handle",
+	"found duplicate %YAML directive",
+	"found incompatible YAML document",
+	"found duplicate %TAG directive",
+}
+
 // parseYAML parses exactly one YAML document. On a syntax error it returns the
 // line yaml.v3 reports (0 when it gives none) and a message without the
 // "yaml: line N:" prefix, so the Problem reads file:line: message.
@@ -64,7 +78,7 @@ func parseYAML(data []byte) (*yaml.Node, int, error) {
 		root = doc.Content[0]
 	}
 	if root.Kind == yaml.ScalarNode && root.ShortTag() == "!!null" {
-		return nil, root.Line, errors.New("file is empty")
+		return nil, 0, errors.New("file is empty")
 	}
 	return root, 0, nil
 }
@@ -73,6 +87,15 @@ func yamlErrLine(err error) (*yaml.Node, int, error) {
 	msg := err.Error()
 	if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
 		line, _ := strconv.Atoi(m[1])
+		// yaml.v3 reports scanner errors 1-based but parser errors with the
+		// 0-based line of the construct being parsed ("while parsing a flow
+		// mapping"); shift the latter so the line points at that construct.
+		for _, prefix := range parserErrors {
+			if strings.HasPrefix(m[2], prefix) {
+				line++
+				break
+			}
+		}
 		return nil, line, fmt.Errorf("invalid YAML: %s", m[2])
 	}
 	return nil, 0, fmt.Errorf("invalid YAML: %s", strings.TrimPrefix(msg, "yaml: "))

@@ -27,4 +27,14 @@ done
 # shellcheck disable=SC1091
 . "$dir/env"
 export SQUALL_BIN="$PWD/bin/squall"
+# StackStorm's contrib packs, the compatibility corpus, sit beside the repo.
+if [ -z "${SQUALL_ST2_PACKS:-}" ]; then
+  if [ -d ../shared/st2-packs ]; then
+    SQUALL_ST2_PACKS=$(cd ../shared/st2-packs && pwd)
+    export SQUALL_ST2_PACKS
+  else
+    echo "the st2 pack corpus (../shared/st2-packs) is missing; set SQUALL_ST2_PACKS" >&2
+    exit 1
+  fi
+fi
 go test -count=1 -timeout 25m "${@:-./...}"

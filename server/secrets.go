@@ -125,32 +125,52 @@ func hasNested(spec map[string]any) bool {
 	return p || i || a
 }
 
-// maskExecution masks an execution's parameters in place. The secret names
-// come from the execution's embedded action (its "secret_parameters" list and,
-// when present, its parameter specs) and from the runner type's specs, so an
-// execution is masked even if its action has since been unregistered.
-func maskExecution(ex *execution.Execution) {
+// maskExecution masks an execution's parameters in place. What is secret
+// comes from every source at hand, since any one may be missing: the
+// execution's embedded action ("secret_parameters" names, and parameter
+// specs when present), the action's current specs from the catalog
+// (actionSpecs, nil if it is gone; they also describe secrets nested in
+// object parameters, which a list of names cannot), and the runner type.
+func maskExecution(ex *execution.Execution, actionSpecs pack.ParamSpecs) {
 	if ex == nil || ex.Parameters == nil {
 		return
 	}
-	var actionSpecs pack.ParamSpecs
+	embedded := pack.ParamSpecs{}
 	if raw, ok := ex.Action["parameters"].(map[string]any); ok {
-		actionSpecs = pack.ParamSpecs{}
 		for name, s := range raw {
 			if m, ok := s.(map[string]any); ok {
-				actionSpecs[name] = m
+				embedded[name] = m
 			}
 		}
 	}
-	runnerType, _ := ex.Action["runner_type"].(string)
-	if runnerType == "" {
-		runnerType, _ = ex.Runner["name"].(string)
+	merged := maps.Clone(actionSpecs)
+	if merged == nil {
+		merged = pack.ParamSpecs{}
 	}
-	specs := secretSpecs(runnerType, actionSpecs)
+	for name, spec := range embedded {
+		if cur, ok := merged[name]; ok && isSecret(cur) && !isSecret(spec) {
+			continue // never let one source unmask what another hides
+		}
+		merged[name] = spec
+	}
+	specs := secretSpecs(executionRunner(ex), merged)
 	for _, name := range secretNames(ex.Action["secret_parameters"]) {
-		specs[name] = map[string]any{"secret": true}
+		spec := maps.Clone(specs[name])
+		if spec == nil {
+			spec = map[string]any{}
+		}
+		spec["secret"] = true
+		specs[name] = spec
 	}
 	ex.Parameters = maskParams(ex.Parameters, specs)
+}
+
+func executionRunner(ex *execution.Execution) string {
+	if r, _ := ex.Action["runner_type"].(string); r != "" {
+		return r
+	}
+	r, _ := ex.Runner["name"].(string)
+	return r
 }
 
 func secretNames(v any) []string {

@@ -156,22 +156,20 @@ func Execution(ctx workflow.Context, in ExecutionInput) (activities.RunResult, e
 	sel.AddFuture(fut, func(workflow.Future) { done = true })
 	sel.AddReceive(ctx.Done(), func(workflow.ReceiveChannel, bool) {})
 	sel.Select(ctx)
+	dctx, _ := workflow.NewDisconnectedContext(ctx)
 	if !done {
 		// Cancel requested: the runner is being told through its heartbeat;
 		// wait until it has killed the action before calling it canceled.
-		dctx, _ := workflow.NewDisconnectedContext(ctx)
+		// (An action that finished in that instant keeps its own outcome.)
 		setStatus(dctx, StatusCanceling)
-		_ = fut.Get(dctx, &res)
-		return canceled(res)
 	}
-	err := fut.Get(ctx, &res)
-	dctx, _ := workflow.NewDisconnectedContext(ctx)
+	err := fut.Get(dctx, &res)
 	if err != nil {
 		var timeoutErr *temporal.TimeoutError
 		var appErr *temporal.ApplicationError
 		switch {
 		case temporal.IsCanceledError(err):
-			return canceled(res)
+			return canceled(resultFrom(err))
 		case errors.As(err, &timeoutErr):
 			// Heartbeat or start-to-close timeouts exhausted every attempt:
 			// the workers running it died (st2 calls this abandoned).
@@ -202,4 +200,18 @@ func Execution(ctx workflow.Context, in ExecutionInput) (activities.RunResult, e
 		setStatus(dctx, StatusFailed)
 		return res, temporal.NewNonRetryableApplicationError("action failed", ErrTypeFailed, nil, res)
 	}
+}
+
+// resultFrom recovers the partial RunResult a runner attaches to its
+// cancellation (the output it had produced before it was killed).
+func resultFrom(err error) activities.RunResult {
+	var res activities.RunResult
+	var canceledErr *temporal.CanceledError
+	if errors.As(err, &canceledErr) && canceledErr.HasDetails() {
+		_ = canceledErr.Details(&res)
+	}
+	if res.Result == nil {
+		res.Result = map[string]any{}
+	}
+	return res
 }

@@ -296,12 +296,18 @@ func registerPacks(ctx context.Context, store *catalog.Store, cfg config.Config,
 		if err != nil {
 			return fmt.Errorf("load packs under %s: %w", dir, err)
 		}
-		for _, p := range packs {
-			res, err := store.RegisterPack(ctx, p)
-			if err != nil {
-				return fmt.Errorf("register pack %q: %w", p.Ref, err)
+		// Load everything first: one broken pack registers nothing.
+		for _, r := range packs {
+			if r.Err != nil {
+				return fmt.Errorf("load pack %s: %w", r.Dir, r.Err)
 			}
-			log.Info("pack registered", "pack", p.Ref, "actions", res.Actions, "rules", res.Rules, "sensors", res.Sensors)
+		}
+		for _, r := range packs {
+			res, err := store.RegisterPack(ctx, r.Pack)
+			if err != nil {
+				return fmt.Errorf("register pack %q: %w", r.Pack.Ref, err)
+			}
+			log.Info("pack registered", "pack", r.Pack.Ref, "actions", res.Actions, "rules", res.Rules, "sensors", res.Sensors)
 		}
 	}
 	return nil

@@ -161,13 +161,12 @@ func (s *state) template() (string, error) {
 	s.tmplOnce.Do(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), setupTimeout)
 		defer cancel()
-		s.tmplName, s.tmplErr = s.ensureTemplate(ctx)
+		s.tmplName, s.tmplErr = s.ensureTemplate(ctx, "squall_tmpl_"+migrations.Checksum()[:16])
 	})
 	return s.tmplName, s.tmplErr
 }
 
-func (s *state) ensureTemplate(ctx context.Context) (string, error) {
-	name := "squall_tmpl_" + migrations.Checksum()[:16]
+func (s *state) ensureTemplate(ctx context.Context, name string) (string, error) {
 	building := name + "_build"
 
 	// A session-level advisory lock on a dedicated connection: other test

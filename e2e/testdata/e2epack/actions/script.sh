@@ -1,4 +1,3 @@
 #!/usr/bin/env bash
-# $1 is the positional "who"; named arguments arrive as --count=N.
-echo "who=$1"
+# st2 passes named arguments (--count=N) first, then positional ones (who).
 for arg in "$@"; do echo "arg=$arg"; done
