@@ -61,9 +61,9 @@ type Config struct {
 
 // Service starts and reads executions.
 type Service struct {
-	cfg     Config
+	cfg      Config
 	temporal client.Client
-	actions Actions
+	actions  Actions
 }
 
 // New returns a Service over a Temporal client and the catalog.
