@@ -470,7 +470,7 @@ func TestListFilters(t *testing.T) {
 // TestRegisterCorpus registers every pack of StackStorm's contrib packs.
 func TestRegisterCorpus(t *testing.T) {
 	t.Parallel()
-	const corpus = "/work/shared/st2-packs"
+	corpus := testenv.ST2Packs(t)
 	results, err := pack.LoadAll(corpus, pack.LoadOptions{SkipEntryPointCheck: true})
 	if err != nil {
 		t.Skipf("compatibility corpus not available: %v", err)

@@ -7,20 +7,15 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/squall-automation/squall/internal/testenv"
 )
 
 // corpusDir is StackStorm's contrib packs (metadata only), the compatibility
 // corpus every Squall build must load.
 func corpusDir(t *testing.T) string {
 	t.Helper()
-	dir := os.Getenv("SQUALL_ST2_PACKS")
-	if dir == "" {
-		dir = "/work/shared/st2-packs"
-	}
-	if _, err := os.Stat(filepath.Join(dir, "core", PackFile)); err != nil {
-		t.Skipf("st2 pack corpus not found at %s (set SQUALL_ST2_PACKS): %v", dir, err)
-	}
-	return dir
+	return testenv.ST2Packs(t)
 }
 
 func TestLoadCorpus(t *testing.T) {

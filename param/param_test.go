@@ -15,7 +15,8 @@ import (
 	"github.com/squall-automation/squall/runner"
 )
 
-const corePack = "/work/shared/st2-packs/core/actions"
+// corePack is the core pack bundled with Squall (StackStorm's own metadata).
+const corePack = "../packs/core/actions"
 
 // coreAction reads an action's parameters from the st2 core pack, the
 // compatibility corpus, together with its runner's parameters.

@@ -5,21 +5,18 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/squall-automation/squall/internal/testenv"
+
 	"gopkg.in/yaml.v3"
 
 	"github.com/squall-automation/squall/pack"
 )
 
-// corpus is StackStorm's own contrib packs, the compatibility corpus.
-const corpus = "/work/shared/st2-packs"
-
 // corpusRules reads the corpus' rules with the pack loader, or by hand when
 // the loader refuses a pack for reasons that are not about rules.
 func corpusRules(t *testing.T) []pack.Rule {
 	t.Helper()
-	if _, err := os.Stat(corpus); err != nil {
-		t.Skipf("compatibility corpus not present: %v", err)
-	}
+	corpus := testenv.ST2Packs(t)
 	dirs, _ := filepath.Glob(filepath.Join(corpus, "*", "rules"))
 	var out []pack.Rule
 	for _, rd := range dirs {

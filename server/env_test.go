@@ -168,14 +168,7 @@ func (e *env) doWith(method, path string, body any, headers map[string]string) r
 // corpusDir is StackStorm's contrib packs (metadata only).
 func corpusDir(t *testing.T) string {
 	t.Helper()
-	dir := os.Getenv("SQUALL_ST2_PACKS")
-	if dir == "" {
-		dir = "/work/shared/st2-packs"
-	}
-	if _, err := os.Stat(filepath.Join(dir, "core", pack.PackFile)); err != nil {
-		t.Skipf("st2 pack corpus not found at %s (set SQUALL_ST2_PACKS): %v", dir, err)
-	}
-	return dir
+	return testenv.ST2Packs(t)
 }
 
 // installCorpusPack copies a corpus pack into the env's packs directory and

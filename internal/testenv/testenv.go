@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -272,4 +273,21 @@ func randomHex(n int) string {
 		panic(fmt.Sprintf("testenv: crypto/rand: %v", err))
 	}
 	return hex.EncodeToString(b)
+}
+
+// ST2Packs returns the directory of StackStorm's contrib packs, the
+// compatibility corpus (SQUALL_ST2_PACKS, which `make test` sets to
+// ../shared/st2-packs beside the repository). Without it the test is
+// skipped; under `make test` it is always set, and the run fails if the
+// corpus is missing.
+func ST2Packs(t testing.TB) string {
+	t.Helper()
+	dir := os.Getenv("SQUALL_ST2_PACKS")
+	if dir == "" {
+		t.Skip("SQUALL_ST2_PACKS is not set: run through `make test`, or point it at shared/st2-packs")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "core", "pack.yaml")); err != nil {
+		t.Fatalf("SQUALL_ST2_PACKS=%s is not the st2 pack corpus: %v", dir, err)
+	}
+	return dir
 }
