@@ -24,6 +24,10 @@ import (
 // or 401 with errors.Is.
 var ErrNotFound = errors.New("not found")
 
+// ErrConflict is wrapped by errors that mean "that ref or key is taken", so
+// callers can answer 409 with errors.Is.
+var ErrConflict = errors.New("conflict")
+
 // Store reads and writes the catalog. It is safe for concurrent use.
 type Store struct {
 	pool *pgxpool.Pool
@@ -41,6 +45,11 @@ func New(pool *pgxpool.Pool) *Store {
 const (
 	lockPackRegistration int32 = 0x53510001
 	lockExecutionOutput  int32 = 0x53510002
+	// lockTriggers (second key 0) serialises every change to the set of
+	// rules and trigger types with the reconciliation of trigger objects
+	// that follows it; see reconcileTriggers. Always taken after a pack's
+	// lock and before any row is written, so it cannot deadlock with them.
+	lockTriggers int32 = 0x53510003
 )
 
 // NewID returns a new 24-character lowercase hex ID shaped like a MongoDB

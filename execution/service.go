@@ -143,6 +143,8 @@ func (s *Service) Run(ctx context.Context, req RunRequest) (*Execution, error) {
 			User:            user,
 		},
 		Delay:            req.Delay,
+		Notify:           notifyOf(req.Notify, act.Notify),
+		EmitEvents:       true,
 		MaxAttempts:      s.cfg.MaxAttempts,
 		HeartbeatTimeout: s.cfg.HeartbeatTimeout,
 	}
@@ -157,12 +159,17 @@ func (s *Service) Run(ctx context.Context, req RunRequest) (*Execution, error) {
 		workflows.AttrRunner.ValueSet(act.RunnerType),
 		workflows.AttrUser.ValueSet(user),
 	}
-	for key, attr := range map[string]temporal.SearchAttributeKeyKeyword{
-		"rule": workflows.AttrRule, "trigger": workflows.AttrTrigger,
-		"trigger_instance": workflows.AttrTriggerInstance, "parent": workflows.AttrParent,
+	// Rules and triggers are searched by ref (what people type in the Web
+	// UI), trigger instances and parents by ID.
+	for _, ref := range []struct {
+		key, field string
+		attr       temporal.SearchAttributeKeyKeyword
+	}{
+		{"rule", "ref", workflows.AttrRule}, {"trigger", "ref", workflows.AttrTrigger},
+		{"trigger_instance", "id", workflows.AttrTriggerInstance}, {"parent", "id", workflows.AttrParent},
 	} {
-		if v := contextRef(execCtx, key); v != "" {
-			sa = append(sa, attr.ValueSet(v))
+		if v := contextRef(execCtx, ref.key, ref.field); v != "" {
+			sa = append(sa, ref.attr.ValueSet(v))
 		}
 	}
 	opts := client.StartWorkflowOptions{
@@ -493,15 +500,13 @@ func timeoutOf(runnerParams map[string]any) time.Duration {
 
 // contextRef reads a reference string from the execution context, where it
 // may be a plain string or an object with "id" or "ref".
-func contextRef(ctx map[string]any, key string) string {
+func contextRef(ctx map[string]any, key, field string) string {
 	switch v := ctx[key].(type) {
 	case string:
 		return v
 	case map[string]any:
-		for _, k := range []string{"id", "ref"} {
-			if s, ok := v[k].(string); ok {
-				return s
-			}
+		if s, ok := v[field].(string); ok {
+			return s
 		}
 	}
 	return ""
@@ -552,4 +557,13 @@ func shownTimeout(r param.Resolved) map[string]any {
 		return r.Runner
 	}
 	return r.Action
+}
+
+// notifyOf picks the run request's notify block over the action's, as st2
+// does when a caller gives one.
+func notifyOf(request, action map[string]any) map[string]any {
+	if len(request) > 0 {
+		return request
+	}
+	return action
 }

@@ -118,8 +118,7 @@ func TestTestenvPoolIsMigrated(t *testing.T) {
 	assertMigrated(t, testenv.Pool(t))
 }
 
-// assertMigrated checks the version row and that every table of the first
-// migration exists.
+// assertMigrated checks the version row and that every table exists.
 func assertMigrated(t *testing.T, pool *pgxpool.Pool) {
 	t.Helper()
 	ctx := t.Context()
@@ -140,6 +139,7 @@ func assertMigrated(t *testing.T, pool *pgxpool.Pool) {
 	for _, table := range []string{
 		"packs", "actions", "rules", "sensors", "trigger_types", "aliases", "policies",
 		"api_keys", "tokens", "execution_output",
+		"triggers", "trigger_instances", "rule_enforcements", "rule_dedup",
 	} {
 		var exists bool
 		if err := pool.QueryRow(ctx, "SELECT to_regclass($1) IS NOT NULL", table).Scan(&exists); err != nil {
@@ -167,5 +167,35 @@ func TestEmbeddedFileNames(t *testing.T) {
 		if !re.MatchString(n) {
 			t.Errorf("migration file %q does not match NNN_name.up.sql", n)
 		}
+	}
+}
+
+// 002 gives rules that existed before it a trigger key (the type ref, which
+// the catalog corrects for rules with parameters) and the 'pack' source.
+func TestMigrate002BackfillsRules(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	pool := testenv.EmptyPool(t)
+	if err := migrations.MigrateTo(ctx, pool, 1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pool.Exec(ctx, `
+INSERT INTO packs (ref, id, name) VALUES ('demo', '5f2b7c3e9a1d4e0012345678', 'demo');
+INSERT INTO rules (id, ref, pack, name, enabled, trigger_type, action_ref, doc)
+VALUES ('5f2b7c3e9a1d4e0012345679', 'demo.r', 'demo', 'r', true, 'core.st2.webhook', 'core.local', '{}')`); err != nil {
+		t.Fatal(err)
+	}
+	if err := migrations.Migrate(ctx, pool); err != nil {
+		t.Fatalf("Migrate from 1: %v", err)
+	}
+	var key, source string
+	if err := pool.QueryRow(ctx, "SELECT trigger_key, source FROM rules WHERE ref = 'demo.r'").Scan(&key, &source); err != nil {
+		t.Fatal(err)
+	}
+	if key != "core.st2.webhook" || source != "pack" {
+		t.Fatalf("migrated rule: trigger_key %q source %q; want core.st2.webhook, pack", key, source)
+	}
+	if _, err := pool.Exec(ctx, "UPDATE rules SET source = 'disk'"); err == nil {
+		t.Fatal("rules.source accepted a value other than pack or api")
 	}
 }

@@ -5,6 +5,8 @@ package workers
 
 import (
 	"github.com/squall-automation/squall/activities"
+	"github.com/squall-automation/squall/ingest"
+	"github.com/squall-automation/squall/rules/engine"
 	"github.com/squall-automation/squall/workflows"
 
 	"go.temporal.io/sdk/activity"
@@ -17,6 +19,10 @@ import (
 type Options struct {
 	TaskQueue string
 	Runners   *activities.Runners
+	// Engine enforces rules for trigger instances; Events emits internal
+	// triggers when executions end.
+	Engine *engine.Engine
+	Events *ingest.Dispatcher
 	// MaxConcurrentActions bounds the actions this worker runs at once
 	// (st2's action runner concurrency). Zero means 200.
 	MaxConcurrentActions int
@@ -36,13 +42,16 @@ func New(c client.Client, opts Options) worker.Worker {
 		MaxConcurrentActivityExecutionSize:     opts.MaxConcurrentActions,
 		MaxConcurrentWorkflowTaskExecutionSize: opts.MaxConcurrentWorkflowTasks,
 	})
-	Register(w, opts.Runners)
+	Register(w, opts)
 	return w
 }
 
 // Register adds Squall's workflows and activities to a worker under their
 // stable names (tests use it with the SDK's test environment too).
-func Register(r worker.Registry, runners *activities.Runners) {
+func Register(r worker.Registry, opts Options) {
 	r.RegisterWorkflowWithOptions(workflows.Execution, workflow.RegisterOptions{Name: workflows.ExecutionWorkflow})
-	r.RegisterActivityWithOptions(runners.Run, activity.RegisterOptions{Name: workflows.RunActivity})
+	r.RegisterActivityWithOptions(opts.Runners.Run, activity.RegisterOptions{Name: workflows.RunActivity})
+	r.RegisterWorkflowWithOptions(workflows.TriggerInstance, workflow.RegisterOptions{Name: workflows.TriggerInstanceWorkflow})
+	r.RegisterActivityWithOptions(opts.Engine.ProcessTriggerInstance, activity.RegisterOptions{Name: workflows.ProcessTriggerInstanceActivity})
+	r.RegisterActivityWithOptions(opts.Events.EmitExecutionEvents, activity.RegisterOptions{Name: workflows.EmitExecutionEventsActivity})
 }

@@ -60,6 +60,29 @@ type ExecutionInput struct {
 	// HeartbeatTimeout is how long a silent runner is trusted before Temporal
 	// declares its worker dead. Zero means DefaultHeartbeatTimeout.
 	HeartbeatTimeout time.Duration `json:"heartbeat_timeout,omitempty"`
+	// Notify is st2's notify block (on-complete, on-success, on-failure with
+	// routes) of the action or the run request.
+	Notify map[string]any `json:"notify,omitempty"`
+	// EmitEvents emits core.st2.generic.actiontrigger (and notifytrigger for
+	// Notify's routes) when the execution ends, as st2 does.
+	EmitEvents bool `json:"emit_events,omitempty"`
+}
+
+// EmitExecutionEventsActivity emits an ended execution's internal triggers.
+const EmitExecutionEventsActivity = "squall.EmitExecutionEvents"
+
+// ExecutionEvents describes an ended execution for its internal triggers.
+type ExecutionEvents struct {
+	ExecutionID string         `json:"execution_id"`
+	ActionRef   string         `json:"action_ref"`
+	ActionName  string         `json:"action_name"`
+	Runner      string         `json:"runner_ref"`
+	Status      string         `json:"status"`
+	Parameters  map[string]any `json:"parameters"` // secrets masked
+	Result      map[string]any `json:"result"`
+	StartedAt   time.Time      `json:"start_timestamp"`
+	EndedAt     time.Time      `json:"end_timestamp"`
+	Notify      map[string]any `json:"notify,omitempty"`
 }
 
 // Defaults for ExecutionInput.
@@ -88,6 +111,49 @@ type ExecutionState struct {
 // ApplicationError whose type tells the status (ErrType*) and whose details
 // hold the RunResult, or is canceled with the RunResult as details.
 func Execution(ctx workflow.Context, in ExecutionInput) (activities.RunResult, error) {
+	res, err := execute(ctx, in)
+	if in.EmitEvents {
+		emitEvents(ctx, in, res)
+	}
+	return res, err
+}
+
+// emitEvents runs the emitting activity as a local activity: it is short
+// (a Postgres insert or a workflow start) and retried by the SDK; its
+// dedupe keys make a retry the same trigger instance.
+func emitEvents(ctx workflow.Context, in ExecutionInput, res activities.RunResult) {
+	dctx, _ := workflow.NewDisconnectedContext(ctx)
+	dctx = workflow.WithLocalActivityOptions(dctx, workflow.LocalActivityOptions{
+		StartToCloseTimeout: 30 * time.Second,
+		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: 200 * time.Millisecond, MaximumAttempts: 20},
+	})
+	params := map[string]any{}
+	for k, v := range in.Request.RunnerParams {
+		params[k] = v
+	}
+	for k, v := range in.Request.ActionParams {
+		params[k] = v
+	}
+	for _, k := range in.Request.Secrets {
+		if _, ok := params[k]; ok {
+			params[k] = "********"
+		}
+	}
+	name := in.Request.ActionRef
+	if i := len(in.Request.Pack); i > 0 && len(name) > i+1 {
+		name = name[i+1:]
+	}
+	ev := ExecutionEvents{
+		ExecutionID: in.Request.ExecutionID, ActionRef: in.Request.ActionRef, ActionName: name,
+		Runner: in.Request.Runner, Status: res.Status, Parameters: params, Result: res.Result,
+		StartedAt: workflow.GetInfo(ctx).WorkflowStartTime, EndedAt: workflow.Now(ctx), Notify: in.Notify,
+	}
+	if err := workflow.ExecuteLocalActivity(dctx, EmitExecutionEventsActivity, ev).Get(dctx, nil); err != nil {
+		workflow.GetLogger(ctx).Error("emit execution events", "error", err)
+	}
+}
+
+func execute(ctx workflow.Context, in ExecutionInput) (activities.RunResult, error) {
 	state := &ExecutionState{}
 	if err := workflow.SetQueryHandler(ctx, StateQuery, func() (ExecutionState, error) {
 		return *state, nil

@@ -195,3 +195,29 @@ func TestExecutionCancelWhileRunning(t *testing.T) {
 		t.Fatalf("status %q, want %q", got, StatusCanceled)
 	}
 }
+
+func TestExecutionEmitsEvents(t *testing.T) {
+	t.Parallel()
+	env := newEnv(t, func(context.Context, activities.RunRequest) (activities.RunResult, error) {
+		return activities.RunResult{Status: StatusFailed, Result: map[string]any{"return_code": 3}}, nil
+	})
+	var got []ExecutionEvents
+	env.RegisterActivityWithOptions(func(_ context.Context, ev ExecutionEvents) error {
+		got = append(got, ev)
+		return nil
+	}, activity.RegisterOptions{Name: EmitExecutionEventsActivity})
+	env.ExecuteWorkflow(Execution, ExecutionInput{
+		EmitEvents: true,
+		Request: activities.RunRequest{
+			ExecutionID: "x", ActionRef: "core.local", Pack: "core", Runner: "local-shell-cmd",
+			RunnerParams: map[string]any{"cmd": "exit 3", "password": "hunter2"}, Secrets: []string{"password"},
+		},
+	})
+	if len(got) != 1 {
+		t.Fatalf("emitted %d times, want once", len(got))
+	}
+	ev := got[0]
+	if ev.Status != StatusFailed || ev.ActionName != "local" || ev.Parameters["password"] != "********" || ev.Parameters["cmd"] != "exit 3" {
+		t.Fatalf("event: %+v", ev)
+	}
+}

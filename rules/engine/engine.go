@@ -1,0 +1,207 @@
+// Package engine is Squall's rules engine at run time (st2rulesengine): the
+// activity that takes one trigger instance, records it, matches it against
+// the enabled rules of its trigger and enforces each match by starting the
+// rule's action. Matching itself is the rules package's; this package adds
+// the catalog, the executions and exactly-once bookkeeping.
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/squall-automation/squall/catalog"
+	"github.com/squall-automation/squall/execution"
+	"github.com/squall-automation/squall/rules"
+	"github.com/squall-automation/squall/workflows"
+)
+
+// Store is what the engine needs from the catalog.
+type Store interface {
+	RecordTriggerInstance(ctx context.Context, ti catalog.TriggerInstance) (bool, error)
+	SetTriggerInstanceStatus(ctx context.Context, id, status string) error
+	EnabledRulesFor(ctx context.Context, triggerKey string) ([]catalog.RuleRecord, error)
+	RecordEnforcement(ctx context.Context, e catalog.RuleEnforcement) (catalog.RuleEnforcement, bool, error)
+}
+
+// Executions starts actions.
+type Executions interface {
+	Run(ctx context.Context, req execution.RunRequest) (*execution.Execution, error)
+}
+
+// Engine enforces rules. Safe for concurrent use.
+type Engine struct {
+	Store      Store
+	Executions Executions
+	Logger     *slog.Logger
+	// User runs the actions rules start (st2's system user, "stanley").
+	User string
+
+	mu       sync.Mutex
+	compiled map[string]compiledRule
+}
+
+type compiledRule struct {
+	updatedAt time.Time
+	rule      *rules.Rule
+	err       error
+}
+
+// compile returns the compiled rule, cached until the rule changes.
+func (e *Engine) compile(rec catalog.RuleRecord) (*rules.Rule, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.compiled == nil {
+		e.compiled = map[string]compiledRule{}
+	}
+	if c, ok := e.compiled[rec.Ref]; ok && c.updatedAt.Equal(rec.UpdatedAt) {
+		return c.rule, c.err
+	}
+	r, err := rules.Compile(rec.Rule)
+	e.compiled[rec.Ref] = compiledRule{updatedAt: rec.UpdatedAt, rule: r, err: err}
+	return r, err
+}
+
+// ProcessTriggerInstance is the activity behind the TriggerInstance
+// workflow. Every step is idempotent: the trigger instance insert ignores a
+// duplicate, each rule's execution ID is derived from (trigger instance,
+// rule) so Temporal refuses a second start, and enforcements are unique per
+// (trigger instance, rule). A retry after any crash therefore completes the
+// work without firing a rule twice.
+func (e *Engine) ProcessTriggerInstance(ctx context.Context, in workflows.TriggerInstanceInput) (workflows.TriggerInstanceResult, error) {
+	res := workflows.TriggerInstanceResult{TriggerInstanceID: in.ID}
+	log := e.logger().With("trigger_instance", in.ID, "trigger_type", in.TriggerType)
+	if !in.Recorded {
+		if _, err := e.Store.RecordTriggerInstance(ctx, catalog.TriggerInstance{
+			ID: in.ID, TriggerType: in.TriggerType, TriggerParams: in.TriggerParams,
+			Payload: in.Payload, OccurrenceTime: in.OccurredAt, TraceTag: in.TraceTag,
+			Status: catalog.TriggerInstanceProcessing,
+		}); err != nil {
+			return res, fmt.Errorf("record trigger instance: %w", err)
+		}
+	}
+	key, err := rules.TriggerKey(in.TriggerType, in.TriggerParams)
+	if err != nil {
+		// Parameters that are not JSON cannot match any rule: a permanent
+		// failure of this instance, recorded rather than retried.
+		log.Error("trigger instance has unusable trigger parameters", "error", err)
+		return res, e.finish(ctx, in.ID, catalog.TriggerInstanceProcessingFailed)
+	}
+	recs, err := e.Store.EnabledRulesFor(ctx, key)
+	if err != nil {
+		return res, fmt.Errorf("load rules of %s: %w", key, err)
+	}
+	compiled := make([]*rules.Rule, 0, len(recs))
+	byRef := make(map[string]catalog.RuleRecord, len(recs))
+	for _, rec := range recs {
+		r, err := e.compile(rec)
+		if err != nil {
+			// Registration compiles rules, so this means a rule stored by an
+			// older Squall no longer compiles: record it, fire nothing for it.
+			if _, _, rerr := e.Store.RecordEnforcement(ctx, e.enforcement(rec, in.ID, "", fmt.Sprintf("rule does not compile: %v", err))); rerr != nil {
+				return res, rerr
+			}
+			res.Failed = append(res.Failed, rec.Ref)
+			continue
+		}
+		compiled = append(compiled, r)
+		byRef[rec.Ref] = rec
+	}
+	extra := map[string]any{"trigger_instance": map[string]any{"id": in.ID}}
+	for _, m := range rules.NewIndex(compiled).Match(in.TriggerType, in.TriggerParams, in.Payload, extra) {
+		rec := byRef[m.Rule.Ref]
+		if m.Err != nil {
+			reason := fmt.Sprintf("failed to evaluate criteria: %v", m.Err)
+			if _, _, err := e.Store.RecordEnforcement(ctx, e.enforcement(rec, in.ID, "", reason)); err != nil {
+				return res, err
+			}
+			res.Failed = append(res.Failed, rec.Ref)
+			continue
+		}
+		res.Matched = append(res.Matched, rec.Ref)
+		execID, reason, err := e.enforce(ctx, in, m.Rule, rec)
+		if err != nil {
+			return res, err
+		}
+		if _, _, err := e.Store.RecordEnforcement(ctx, e.enforcement(rec, in.ID, execID, reason)); err != nil {
+			return res, err
+		}
+		if reason != "" {
+			log.Warn("rule enforcement failed", "rule", rec.Ref, "reason", reason)
+			res.Failed = append(res.Failed, rec.Ref)
+			continue
+		}
+		res.Executions = append(res.Executions, execID)
+	}
+	return res, e.finish(ctx, in.ID, catalog.TriggerInstanceProcessed)
+}
+
+// enforce starts the rule's action. A reason (with a nil error) means the
+// enforcement failed for good (bad parameters, unknown action); an error
+// means try again.
+func (e *Engine) enforce(ctx context.Context, in workflows.TriggerInstanceInput, r *rules.Rule, rec catalog.RuleRecord) (string, string, error) {
+	params, err := r.RenderActionParams(in.Payload, map[string]any{"trigger_instance": map[string]any{"id": in.ID}})
+	if err != nil {
+		return "", fmt.Sprintf("failed to render action parameters: %v", err), nil
+	}
+	user := e.User
+	if user == "" {
+		user = "stanley"
+	}
+	ex, err := e.Executions.Run(ctx, execution.RunRequest{
+		ID:         workflows.ExecutionIDFor(in.ID, rec.Ref),
+		Action:     rec.Rule.Action.Ref,
+		Parameters: params,
+		User:       user,
+		Context: map[string]any{
+			"rule":             map[string]any{"id": rec.ID, "ref": rec.Ref, "name": rec.Rule.Name},
+			"trigger_instance": map[string]any{"id": in.ID, "name": nil},
+			"trigger":          map[string]any{"ref": in.TriggerType},
+			"trace_context":    map[string]any{"trace_tag": in.TraceTag},
+		},
+	})
+	var invalid *execution.InvalidInputError
+	switch {
+	case err == nil:
+		return ex.ID, "", nil
+	case errors.As(err, &invalid):
+		return "", invalid.Msg, nil
+	case errors.Is(err, execution.ErrActionNotFound):
+		return "", fmt.Sprintf("Action %q not found", rec.Rule.Action.Ref), nil
+	default:
+		return "", "", fmt.Errorf("start action of rule %s: %w", rec.Ref, err)
+	}
+}
+
+func (e *Engine) enforcement(rec catalog.RuleRecord, tiID, execID, reason string) catalog.RuleEnforcement {
+	status := catalog.EnforcementSucceeded
+	if reason != "" {
+		status = catalog.EnforcementFailed
+	}
+	return catalog.RuleEnforcement{
+		ID:                workflows.TriggerInstanceIDFor("enforcement/" + tiID + "/" + rec.Ref),
+		Rule:              catalog.EnforcementRule{ID: rec.ID, Ref: rec.Ref, UID: "rule:" + rec.Rule.Pack + ":" + rec.Rule.Name},
+		TriggerInstanceID: tiID,
+		ExecutionID:       execID,
+		Status:            status,
+		FailureReason:     reason,
+		EnforcedAt:        time.Now().UTC(),
+	}
+}
+
+func (e *Engine) finish(ctx context.Context, id, status string) error {
+	if err := e.Store.SetTriggerInstanceStatus(ctx, id, status); err != nil {
+		return fmt.Errorf("set trigger instance status: %w", err)
+	}
+	return nil
+}
+
+func (e *Engine) logger() *slog.Logger {
+	if e.Logger != nil {
+		return e.Logger
+	}
+	return slog.Default()
+}
