@@ -2,8 +2,9 @@
 GO      ?= go
 BIN     := bin/squall
 TESTDIR := .squall-test
+BACKEND ?= sqlite
 
-.PHONY: all build run test unit bench chaos vet fmt clean
+.PHONY: all build run run-prod test unit bench chaos vet fmt clean
 
 all: build
 
@@ -32,8 +33,21 @@ vet:
 fmt:
 	gofmt -l -w .
 
+# Squall against its bare-Temporal floor, one table + bench/results/*.json.
+# BACKEND=postgres runs Temporal on Postgres; see bench/README.md.
 bench: build
-	scripts/bench.sh
+	BACKEND=$(BACKEND) scripts/bench.sh
+
+# Fault scenarios (kill -9 worker / API, restart Postgres and Temporal);
+# not part of make test.
+chaos: build
+	scripts/chaos.sh
+
+# The production topology on one host: embedded Temporal on the private
+# Postgres instead of SQLite.
+run-prod: build
+	scripts/prereqs.sh
+	scripts/run-prod.sh
 
 clean:
 	rm -rf bin $(TESTDIR)

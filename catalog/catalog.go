@@ -4,6 +4,12 @@
 // keys, and the stdout/stderr of executions. Executions themselves live in
 // Temporal.
 //
+// It also holds the event pipeline's records: trigger objects (derived from
+// rules and trigger types, reconciled on every change to either), trigger
+// instances, rule enforcements (one per trigger instance and rule) and the
+// claims of rules' dedup keys. Those writes are idempotent, so retried
+// processing records each event and enforcement once.
+//
 // The schema comes from the migrations package; a Store assumes it is
 // applied. Lookups that find nothing return an error wrapping ErrNotFound.
 package catalog

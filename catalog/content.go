@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -21,10 +22,17 @@ type ActionRecord struct {
 	PackConfig map[string]any `json:"-"`
 }
 
-// RuleRecord is a registered rule.
+// RuleRecord is a registered rule. The fields after the rule are the
+// catalog's bookkeeping, kept out of JSON so the API answers st2's shape.
 type RuleRecord struct {
 	ID string `json:"id"`
 	pack.Rule
+	// TriggerKey is rules.TriggerKey of the rule's trigger type and
+	// parameters: the rules engine's index key.
+	TriggerKey string `json:"-"`
+	// Source is RuleSourcePack or RuleSourceAPI.
+	Source    string    `json:"-"`
+	UpdatedAt time.Time `json:"-"`
 }
 
 // SensorRecord is a registered sensor with its pack's directory and config,
@@ -112,9 +120,14 @@ func (w *where) sql() string {
 	return " WHERE " + strings.Join(w.conds, " AND ")
 }
 
-// listContent runs a filtered, paged query and the matching count. from is
-// "<table> c [JOIN ...]"; cols are selected and handed to scan.
+// listContent runs a filtered, paged query ordered by ref and the matching
+// count. from is "<table> c [JOIN ...]"; cols are selected and handed to scan.
 func listContent[T any](ctx context.Context, s *Store, noun, from, cols string, w where, limit, offset int, scan pgx.RowToFunc[T]) ([]T, int, error) {
+	return listOrdered(ctx, s, noun, from, cols, w, "c.ref", limit, offset, scan)
+}
+
+// listOrdered is listContent with the order given.
+func listOrdered[T any](ctx context.Context, s *Store, noun, from, cols string, w where, order string, limit, offset int, scan pgx.RowToFunc[T]) ([]T, int, error) {
 	if limit < 0 || offset < 0 {
 		return nil, 0, fmt.Errorf("list %s: negative limit or offset", noun)
 	}
@@ -123,8 +136,8 @@ func listContent[T any](ctx context.Context, s *Store, noun, from, cols string, 
 		return nil, 0, fmt.Errorf("count %s: %w", noun, err)
 	}
 	args := append(w.args, limit, offset)
-	q := fmt.Sprintf("SELECT %s FROM %s%s ORDER BY c.ref LIMIT NULLIF($%d::bigint, 0) OFFSET $%d",
-		cols, from, w.sql(), len(args)-1, len(args))
+	q := fmt.Sprintf("SELECT %s FROM %s%s ORDER BY %s LIMIT NULLIF($%d::bigint, 0) OFFSET $%d",
+		cols, from, w.sql(), order, len(args)-1, len(args))
 	rows, err := s.pool.Query(ctx, q, args...)
 	if err != nil {
 		return nil, 0, fmt.Errorf("list %s: %w", noun, err)
@@ -178,9 +191,11 @@ func scanSensor(row pgx.CollectableRow) (SensorRecord, error) {
 	return r, err
 }
 
+const ruleCols = plainCols + ", c.trigger_key, c.source, c.updated_at"
+
 func scanRule(row pgx.CollectableRow) (RuleRecord, error) {
 	var r RuleRecord
-	err := row.Scan(&r.ID, &r.Rule, &r.Rule.Raw)
+	err := row.Scan(&r.ID, &r.Rule, &r.Rule.Raw, &r.TriggerKey, &r.Source, &r.UpdatedAt)
 	return r, err
 }
 
@@ -223,12 +238,12 @@ func (s *Store) ListRules(ctx context.Context, f RuleFilter) ([]RuleRecord, int,
 	if f.Enabled != nil {
 		w.eq("c.enabled", *f.Enabled)
 	}
-	return listContent(ctx, s, "rules", "rules c", plainCols, w, f.Limit, f.Offset, scanRule)
+	return listContent(ctx, s, "rules", "rules c", ruleCols, w, f.Limit, f.Offset, scanRule)
 }
 
 // GetRule returns the rule with the given ref or ID.
 func (s *Store) GetRule(ctx context.Context, refOrID string) (*RuleRecord, error) {
-	return getContent(ctx, s, "rule", "rules c", plainCols, refOrID, scanRule)
+	return getContent(ctx, s, "rule", "rules c", ruleCols, refOrID, scanRule)
 }
 
 // ListSensors returns the sensors matching f and how many match in all.

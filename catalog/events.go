@@ -61,3 +61,26 @@ type EnforcementRule struct {
 	Ref string `json:"ref"`
 	UID string `json:"uid"`
 }
+
+// TriggerInstanceFilter selects trigger instances; zero values mean "any".
+// Since is inclusive, Until exclusive (occurrence time). Limit 0 means no
+// limit. Results are newest first.
+type TriggerInstanceFilter struct {
+	Trigger     string
+	TriggerType string
+	Status      string
+	Since       time.Time
+	Until       time.Time
+	Limit       int
+	Offset      int
+}
+
+// EnforcementFilter selects rule enforcements; zero values mean "any". Rule
+// is a rule ref or ID. Results are newest first.
+type EnforcementFilter struct {
+	Rule            string
+	TriggerInstance string
+	Execution       string
+	Limit           int
+	Offset          int
+}

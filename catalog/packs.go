@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/squall-automation/squall/pack"
+	"github.com/squall-automation/squall/rules"
 )
 
 // PackRecord is a registered pack without its content, in the shape of
@@ -49,16 +50,27 @@ type RegisterResult struct {
 // each item are upserted by ref (an item keeps its ID across registrations)
 // and the pack's items that p no longer has are deleted. Either all of it
 // happens or nothing does. Registrations of the same pack are serialised.
+//
+// Rules created through the API (CreateRule) in the pack are kept, unless
+// the pack now declares a rule of the same ref, which takes it over. The
+// core pack always gets the built-in trigger types (trigger.Builtins) in
+// addition to its own. Trigger objects are reconciled with the new rules
+// and trigger types in the same transaction.
 func (s *Store) RegisterPack(ctx context.Context, p *pack.Pack) (RegisterResult, error) {
 	if p == nil {
 		return RegisterResult{}, errors.New("register pack: nil pack")
 	}
+	own := p
+	p = withBuiltins(p)
 	items, err := contentRows(p)
 	if err != nil {
 		return RegisterResult{}, fmt.Errorf("register pack %q: %w", p.Ref, err)
 	}
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		if err := lockPack(ctx, tx, p.Ref); err != nil {
+			return err
+		}
+		if err := lockTriggerSet(ctx, tx); err != nil {
 			return err
 		}
 		if err := upsertPack(ctx, tx, p); err != nil {
@@ -69,7 +81,7 @@ func (s *Store) RegisterPack(ctx context.Context, p *pack.Pack) (RegisterResult,
 				return err
 			}
 		}
-		return nil
+		return reconcileTriggers(ctx, tx)
 	})
 	if err != nil {
 		return RegisterResult{}, fmt.Errorf("register pack %q: %w", p.Ref, err)
@@ -79,7 +91,7 @@ func (s *Store) RegisterPack(ctx context.Context, p *pack.Pack) (RegisterResult,
 		Actions:      len(p.Actions),
 		Rules:        len(p.Rules),
 		Sensors:      len(p.Sensors),
-		TriggerTypes: len(p.TriggerTypes),
+		TriggerTypes: len(own.TriggerTypes), // the pack's own, as on disk; not the built-ins
 		Aliases:      len(p.Aliases),
 		Policies:     len(p.Policies),
 	}, nil
@@ -127,19 +139,23 @@ ON CONFLICT (ref) DO UPDATE SET
 
 // contentKind describes one content table. Every table has id, ref, pack,
 // name, doc and raw; cols are the extra columns that queries filter on.
+// owned restricts which of the pack's rows a registration replaces.
 type contentKind struct {
 	table string
 	noun  string
 	cols  []string
+	owned string
 }
 
 var (
-	kindActions      = contentKind{"actions", "action", []string{"enabled", "runner_type"}}
-	kindRules        = contentKind{"rules", "rule", []string{"enabled", "trigger_type", "action_ref"}}
-	kindSensors      = contentKind{"sensors", "sensor", []string{"enabled"}}
-	kindTriggerTypes = contentKind{"trigger_types", "trigger type", nil}
-	kindAliases      = contentKind{"aliases", "alias", []string{"enabled", "action_ref"}}
-	kindPolicies     = contentKind{"policies", "policy", []string{"enabled", "resource_ref", "policy_type"}}
+	kindActions = contentKind{table: "actions", noun: "action", cols: []string{"enabled", "runner_type"}}
+	// Rules created through the API are not the directory's to delete.
+	kindRules = contentKind{table: "rules", noun: "rule", owned: "source = 'pack'",
+		cols: []string{"enabled", "trigger_type", "action_ref", "trigger_key", "source"}}
+	kindSensors      = contentKind{table: "sensors", noun: "sensor", cols: []string{"enabled"}}
+	kindTriggerTypes = contentKind{table: "trigger_types", noun: "trigger type"}
+	kindAliases      = contentKind{table: "aliases", noun: "alias", cols: []string{"enabled", "action_ref"}}
+	kindPolicies     = contentKind{table: "policies", noun: "policy", cols: []string{"enabled", "resource_ref", "policy_type"}}
 
 	// Order matters only for error messages; each table is independent.
 	contentKinds = []contentKind{kindActions, kindRules, kindSensors, kindTriggerTypes, kindAliases, kindPolicies}
@@ -194,7 +210,11 @@ func contentRows(p *pack.Pack) (map[string][]contentRow, error) {
 		}
 	}
 	for _, r := range p.Rules {
-		if err := add(kindRules, r.Pack, r.Ref, r.Name, []any{r.Enabled, r.Trigger.Type, r.Action.Ref}, r, r.Raw); err != nil {
+		key, err := rules.TriggerKey(r.Trigger.Type, r.Trigger.Parameters)
+		if err != nil {
+			return nil, fmt.Errorf("rule %q: %w", r.Ref, err)
+		}
+		if err := add(kindRules, r.Pack, r.Ref, r.Name, []any{r.Enabled, r.Trigger.Type, r.Action.Ref, key, RuleSourcePack}, r, r.Raw); err != nil {
 			return nil, err
 		}
 	}
@@ -265,7 +285,11 @@ RETURNING id`, k.table, strings.Join(cols, ", "), strings.Join(placeholders, ", 
 			return fmt.Errorf("store %s: %w", k.table, err)
 		}
 	}
-	if _, err := tx.Exec(ctx, "DELETE FROM "+k.table+" WHERE pack = $1 AND ref <> ALL($2::text[])", packRef, refs); err != nil {
+	del := "DELETE FROM " + k.table + " WHERE pack = $1 AND ref <> ALL($2::text[])"
+	if k.owned != "" {
+		del += " AND " + k.owned
+	}
+	if _, err := tx.Exec(ctx, del, packRef, refs); err != nil {
 		return fmt.Errorf("delete removed %s: %w", k.table, err)
 	}
 	return nil
@@ -311,10 +335,15 @@ func (s *Store) GetPack(ctx context.Context, refOrID string) (*PackRecord, error
 	return &p, nil
 }
 
-// DeletePack unregisters a pack and, by cascade, all of its content.
+// DeletePack unregisters a pack and, by cascade, all of its content
+// (rules created through the API included), and deletes the trigger objects
+// only its rules and trigger types needed.
 func (s *Store) DeletePack(ctx context.Context, ref string) error {
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		if err := lockPack(ctx, tx, ref); err != nil {
+			return err
+		}
+		if err := lockTriggerSet(ctx, tx); err != nil {
 			return err
 		}
 		tag, err := tx.Exec(ctx, "DELETE FROM packs WHERE ref = $1", ref)
@@ -324,7 +353,7 @@ func (s *Store) DeletePack(ctx context.Context, ref string) error {
 		if tag.RowsAffected() == 0 {
 			return ErrNotFound
 		}
-		return nil
+		return reconcileTriggers(ctx, tx)
 	})
 	if errors.Is(err, ErrNotFound) {
 		return fmt.Errorf("pack %q: %w", ref, ErrNotFound)

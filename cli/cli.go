@@ -1,8 +1,10 @@
 // Package cli is the `squall` command line client: StackStorm's st2 CLI
-// (login, run, execution, action, pack, apikey) rebuilt on cobra and viper.
+// (login, run, execution, action, pack, apikey, trigger, trigger-instance,
+// rule, rule-enforcement) rebuilt on cobra and viper.
 // It talks only to Squall's REST API (/api/v1, /auth/v1, /stream/v1), through
 // the small typed Client in this package, so it can run on any machine that
-// reaches the server.
+// reaches the server. `squall rule test` with files works offline: it runs
+// the rules engine itself, as st2-rule-tester does.
 package cli
 
 import (
@@ -26,12 +28,14 @@ const (
 )
 
 // AddCommands adds the client commands (login, whoami, run, execution,
-// action, pack, apikey) to root. The connection flags (--url, --token,
+// action, pack, apikey, trigger, trigger-instance, rule, rule-enforcement)
+// to root. The connection flags (--url, --token,
 // --api-key, --config) live on these commands, not on root.
 func AddCommands(root *cobra.Command) {
 	for _, c := range []*cobra.Command{
 		newLoginCmd(), newWhoamiCmd(), newRunCmd(), newExecutionCmd(),
 		newActionCmd(), newPackCmd(), newAPIKeyCmd(),
+		newTriggerCmd(), newTriggerInstanceCmd(), newRuleCmd(), newRuleEnforcementCmd(),
 	} {
 		addConfigFlags(c)
 		root.AddCommand(c)

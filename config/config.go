@@ -33,6 +33,11 @@ type Config struct {
 	// TemporalPort and UIPort are the embedded server's ports.
 	TemporalPort int `mapstructure:"temporal_port"`
 	UIPort       int `mapstructure:"ui_port"`
+	// TemporalPostgres makes `squall up` run its embedded Temporal server on
+	// Postgres (the server of DatabaseURL, databases temporal and
+	// temporal_visibility) instead of SQLite: the production topology on one
+	// host, what `make run-prod` starts.
+	TemporalPostgres bool `mapstructure:"temporal_postgres"`
 	// WebUIURL is the Temporal Web UI base URL shown in executions' web_url.
 	WebUIURL string `mapstructure:"web_ui_url"`
 
@@ -120,6 +125,9 @@ func (c *Config) Validate() error {
 		if _, _, err := net.SplitHostPort(c.TemporalAddress); err != nil {
 			bad("temporal_address", "%q is not host:port: %v", c.TemporalAddress, err)
 		}
+	}
+	if c.TemporalPostgres && c.TemporalAddress != "" {
+		bad("temporal_postgres", "applies to the embedded Temporal server only; unset temporal_address (%s) or this", c.TemporalAddress)
 	}
 	if c.TemporalRetention < 24*time.Hour {
 		bad("temporal_retention", "%s is below Temporal's minimum of 24h", c.TemporalRetention)

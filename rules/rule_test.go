@@ -345,3 +345,22 @@ func TestRenderActionParams(t *testing.T) {
 		t.Errorf("missing trigger.user: err = %v, want an error naming the parameter", err)
 	}
 }
+
+func TestCheckPackReportsBadCEL(t *testing.T) {
+	t.Parallel()
+	good := pack.Rule{Name: "ok", Pack: "p", Ref: "p.ok", Enabled: true, MetadataFile: "rules/ok.yaml",
+		Trigger: pack.RuleTrigger{Type: "core.st2.webhook", Parameters: map[string]any{"url": "x"}},
+		Action:  pack.RuleAction{Ref: "core.noop"}, When: "trigger.body.n > 1"}
+	bad := good
+	bad.Name, bad.Ref, bad.MetadataFile, bad.When = "bad", "p.bad", "rules/bad.yaml", "trigger.body.n >"
+	if err := CheckPack(&pack.Pack{Rules: []pack.Rule{good}}); err != nil {
+		t.Fatalf("good rule refused: %v", err)
+	}
+	err := CheckPack(&pack.Pack{Rules: []pack.Rule{good, bad}})
+	if err == nil || len(err.Problems) != 1 || err.Problems[0].File != "rules/bad.yaml" {
+		t.Fatalf("problems: %+v", err)
+	}
+	if !strings.Contains(err.Problems[0].Msg, "column") {
+		t.Fatalf("CEL error without position: %s", err.Problems[0].Msg)
+	}
+}

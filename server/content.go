@@ -251,6 +251,9 @@ func (s *Server) listRules(c echo.Context) error {
 		return err
 	}
 	f := catalog.RuleFilter{Pack: c.QueryParam("pack"), TriggerType: c.QueryParam("trigger"), Limit: p.Limit, Offset: p.Offset}
+	if f.TriggerType == "" {
+		f.TriggerType = c.QueryParam("trigger_type")
+	}
 	if v := c.QueryParam("enabled"); v != "" {
 		b, err := queryBool("enabled", v)
 		if err != nil {

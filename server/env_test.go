@@ -17,6 +17,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -25,8 +26,10 @@ import (
 	"github.com/squall-automation/squall/auth"
 	"github.com/squall-automation/squall/catalog"
 	"github.com/squall-automation/squall/execution"
+	"github.com/squall-automation/squall/ingest"
 	"github.com/squall-automation/squall/internal/testenv"
 	"github.com/squall-automation/squall/pack"
+	"github.com/squall-automation/squall/workflows"
 )
 
 const (
@@ -36,14 +39,17 @@ const (
 
 // env is one API server over a fresh migrated database.
 type env struct {
-	t        *testing.T
-	srv      *Server
-	ts       *httptest.Server
-	pool     *pgxpool.Pool
-	store    *catalog.Store
-	execs    *testExecutions
-	packsDir string
-	token    string
+	t      *testing.T
+	srv    *Server
+	ts     *httptest.Server
+	pool   *pgxpool.Pool
+	store  *catalog.Store
+	execs  *testExecutions
+	events *testEvents
+	// ruleChanges counts Deps.RuleChanged calls.
+	ruleChanges *atomic.Int32
+	packsDir    string
+	token       string
 }
 
 type envOption func(*Config)
@@ -71,12 +77,15 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 		o(&cfg)
 	}
 	execs := &testExecutions{store: store, byID: map[string]*execution.Execution{}}
-	srv := New(cfg, Deps{Catalog: store, Executions: execs})
+	events := &testEvents{store: store}
+	ruleChanges := &atomic.Int32{}
+	srv := New(cfg, Deps{Catalog: store, Executions: execs, Events: events, RuleChanged: func() { ruleChanges.Add(1) }})
 	srv.streamPoll = 10 * time.Millisecond
 	srv.statusPoll = 20 * time.Millisecond
 	ts := httptest.NewServer(srv.Handler())
 	t.Cleanup(ts.Close)
-	e := &env{t: t, srv: srv, ts: ts, pool: pool, store: store, execs: execs, packsDir: packsDir}
+	e := &env{t: t, srv: srv, ts: ts, pool: pool, store: store, execs: execs, events: events,
+		ruleChanges: ruleChanges, packsDir: packsDir}
 	e.token = e.login(testUser, testPassword)
 	return e
 }
@@ -377,4 +386,60 @@ func (x *testExecutions) ReRun(ctx context.Context, id string, params map[string
 	maps.Copy(merged, params)
 	ref, _ := orig.Action["ref"].(string)
 	return x.Run(ctx, execution.RunRequest{Action: ref, Parameters: merged, User: user})
+}
+
+// testEvents implements Events for handler tests: it records each event and
+// stores it as a processed trigger instance in the real catalog, as the
+// ingest Dispatcher does for a trigger no rule listens to (the path that
+// needs no Temporal), with ingest's dedupe-key IDs. err, when set, refuses
+// every event.
+type testEvents struct {
+	store *catalog.Store
+
+	mu     sync.Mutex
+	events []ingest.Event
+	err    error
+}
+
+func (x *testEvents) Dispatch(ctx context.Context, ev ingest.Event) (ingest.Accepted, error) {
+	x.mu.Lock()
+	err := x.err
+	x.events = append(x.events, ev)
+	x.mu.Unlock()
+	if err != nil {
+		return ingest.Accepted{}, err
+	}
+	id := catalog.NewID()
+	if ev.DedupeKey != "" {
+		id = workflows.TriggerInstanceIDFor("dedupe/" + ev.TriggerType + "/" + ev.DedupeKey)
+	}
+	inserted, err := x.store.RecordTriggerInstance(ctx, catalog.TriggerInstance{
+		ID: id, TriggerType: ev.TriggerType, TriggerParams: ev.TriggerParams, Payload: ev.Payload,
+		OccurrenceTime: ev.OccurredAt, TraceTag: ev.TraceTag, Status: catalog.TriggerInstanceProcessed,
+	})
+	if err != nil {
+		return ingest.Accepted{}, err
+	}
+	return ingest.Accepted{TriggerInstanceID: id, Duplicate: !inserted}, nil
+}
+
+func (x *testEvents) fail(err error) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.err = err
+}
+
+func (x *testEvents) all() []ingest.Event {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return slices.Clone(x.events)
+}
+
+func (x *testEvents) last(t *testing.T) ingest.Event {
+	t.Helper()
+	evs := x.all()
+	if len(evs) == 0 {
+		t.Fatal("no event dispatched")
+	}
+	return evs[len(evs)-1]
 }

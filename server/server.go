@@ -1,8 +1,10 @@
 // Package server is Squall's REST API: StackStorm's v1 paths and JSON shapes
 // (/api/v1, /auth/v1, /stream/v1) on one port, plus /healthz and Prometheus
 // /metrics. It authenticates every request but /healthz and token issuing,
-// reads content from the catalog, starts and reads executions through the
-// execution service, and streams execution output as server-sent events.
+// reads content from the catalog and edits rules in it, takes events in
+// (webhooks, re-emitted trigger instances) through the ingest door, starts
+// and reads executions through the execution service, and streams execution
+// output as server-sent events.
 package server
 
 import (
@@ -37,10 +39,20 @@ type Catalog interface {
 	GetAction(ctx context.Context, refOrID string) (*catalog.ActionRecord, error)
 	ListRules(ctx context.Context, f catalog.RuleFilter) ([]catalog.RuleRecord, int, error)
 	GetRule(ctx context.Context, refOrID string) (*catalog.RuleRecord, error)
+	CreateRule(ctx context.Context, r pack.Rule) (*catalog.RuleRecord, error)
+	UpdateRule(ctx context.Context, refOrID string, r pack.Rule) (*catalog.RuleRecord, error)
+	DeleteRule(ctx context.Context, refOrID string) error
 	ListSensors(ctx context.Context, f catalog.ListFilter) ([]catalog.SensorRecord, int, error)
 	GetSensor(ctx context.Context, refOrID string) (*catalog.SensorRecord, error)
 	ListTriggerTypes(ctx context.Context, f catalog.ListFilter) ([]catalog.TriggerTypeRecord, int, error)
 	GetTriggerType(ctx context.Context, refOrID string) (*catalog.TriggerTypeRecord, error)
+	ListTriggers(ctx context.Context, f catalog.TriggerFilter) ([]catalog.Trigger, int, error)
+	GetTrigger(ctx context.Context, refOrID string) (*catalog.Trigger, error)
+	TriggerFor(ctx context.Context, typeRef string, params map[string]any) (*catalog.Trigger, error)
+	ListTriggerInstances(ctx context.Context, f catalog.TriggerInstanceFilter) ([]catalog.TriggerInstance, int, error)
+	GetTriggerInstance(ctx context.Context, id string) (*catalog.TriggerInstance, error)
+	ListRuleEnforcements(ctx context.Context, f catalog.EnforcementFilter) ([]catalog.RuleEnforcement, int, error)
+	GetRuleEnforcement(ctx context.Context, id string) (*catalog.RuleEnforcement, error)
 	ListAliases(ctx context.Context, f catalog.ListFilter) ([]catalog.AliasRecord, int, error)
 	GetAlias(ctx context.Context, refOrID string) (*catalog.AliasRecord, error)
 	ListPolicies(ctx context.Context, f catalog.PolicyFilter) ([]catalog.PolicyRecord, int, error)
@@ -104,6 +116,14 @@ const (
 type Deps struct {
 	Catalog    Catalog
 	Executions Executions
+	// Events takes webhook and re-emitted events in (*ingest.Dispatcher);
+	// nil answers event routes with 503.
+	Events Events
+	// RuleChanged, when set, is called after a rule is created, updated
+	// (enabled and disabled included) or deleted through the API, so that
+	// timers and sensors reconcile at once rather than at their next poll.
+	// It runs in the request and must not block.
+	RuleChanged func()
 	// Metrics, when set, receives the API's collectors (the daemon shares one
 	// registry between components); nil creates a private registry with the
 	// Go and process collectors.
@@ -116,8 +136,11 @@ type Server struct {
 	log     *slog.Logger
 	catalog Catalog
 	execs   Executions
-	echo    *echo.Echo
-	metrics *metrics
+	events  Events
+	// ruleChanged is Deps.RuleChanged (may be nil).
+	ruleChanged func()
+	echo        *echo.Echo
+	metrics     *metrics
 
 	usersMu sync.Mutex
 	users   *auth.Htpasswd
@@ -139,14 +162,16 @@ func New(cfg Config, deps Deps) *Server {
 		cfg.Logger = slog.Default()
 	}
 	s := &Server{
-		cfg:        cfg,
-		log:        cfg.Logger,
-		catalog:    deps.Catalog,
-		execs:      deps.Executions,
-		metrics:    newMetrics(deps.Metrics),
-		streamPoll: 200 * time.Millisecond,
-		statusPoll: time.Second,
-		keepalive:  15 * time.Second,
+		cfg:         cfg,
+		log:         cfg.Logger,
+		catalog:     deps.Catalog,
+		execs:       deps.Executions,
+		events:      deps.Events,
+		ruleChanged: deps.RuleChanged,
+		metrics:     newMetrics(deps.Metrics),
+		streamPoll:  200 * time.Millisecond,
+		statusPoll:  time.Second,
+		keepalive:   15 * time.Second,
 	}
 	s.echo = s.routes()
 	return s
@@ -272,11 +297,25 @@ func (s *Server) routes() *echo.Echo {
 	v1.GET("/runnertypes", s.listRunnerTypes)
 	v1.GET("/runnertypes/:name", s.getRunnerType)
 	v1.GET("/rules", s.listRules)
+	v1.POST("/rules", s.createRule)
 	v1.GET("/rules/:ref", s.getRule)
+	v1.PUT("/rules/:ref", s.updateRule)
+	v1.DELETE("/rules/:ref", s.deleteRule)
+	v1.GET("/ruleenforcements", s.listRuleEnforcements)
+	v1.GET("/ruleenforcements/:id", s.getRuleEnforcement)
 	v1.GET("/sensortypes", s.listSensors)
 	v1.GET("/sensortypes/:ref", s.getSensor)
 	v1.GET("/triggertypes", s.listTriggerTypes)
 	v1.GET("/triggertypes/:ref", s.getTriggerType)
+	v1.GET("/triggers", s.listTriggers)
+	v1.GET("/triggers/:ref", s.getTrigger)
+	v1.GET("/triggerinstances", s.listTriggerInstances)
+	v1.GET("/triggerinstances/:id", s.getTriggerInstance)
+	v1.POST("/triggerinstances/:id/re_emit", s.reEmitTriggerInstance)
+	v1.GET("/webhooks", s.listWebhooks)
+	// Webhook urls may hold slashes: the rest of the path is the url.
+	v1.GET("/webhooks/*", s.getWebhook)
+	v1.POST("/webhooks/*", s.postWebhook)
 	v1.GET("/actionalias", s.listAliases)
 	v1.GET("/actionalias/:ref", s.getAlias)
 	v1.GET("/policies", s.listPolicies)

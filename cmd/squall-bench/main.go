@@ -1,226 +1,242 @@
-// Command squall-bench measures end-to-end action execution through the REST
-// API of a running Squall: it POSTs executions at a fixed concurrency, polls
-// each until it is final, and reports throughput, latency percentiles and the
-// peak RSS of the Squall process.
+// Command squall-bench measures Squall and checks that it loses nothing.
+//
+//	squall-bench suite  [flags]  the whole benchmark against a running stack (make bench)
+//	squall-bench floor  [flags]  only the bare-Temporal floor (no Squall API needed)
+//	squall-bench accept [flags]  only webhooks/s accepted, 1,000 rules loaded
+//	squall-bench exec   [flags]  executions of one action (-action, -params)
+//	squall-bench chaos  [flags]  fault scenarios on a stack it starts itself (make chaos)
+//
+// Every benchmark mode prints one table and saves it as JSON under
+// -results (bench/results/<time>-<git sha>[-<backend>].json).
 package main
 
 import (
-	"bytes"
+	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
-	"io"
-	"net/http"
+	"log/slog"
 	"os"
-	"sort"
-	"strconv"
+	"os/signal"
+	"path/filepath"
 	"strings"
-	"sync"
+	"syscall"
 	"time"
+
+	"github.com/squall-automation/squall/bench"
+	"github.com/squall-automation/squall/bench/chaos"
 )
 
-type result struct {
-	Name        string  `json:"name"`
-	Action      string  `json:"action"`
-	Concurrency int     `json:"concurrency"`
-	Count       int     `json:"count"`
-	Errors      int     `json:"errors"`
-	Seconds     float64 `json:"seconds"`
-	PerSecond   float64 `json:"per_second"`
-	P50ms       float64 `json:"p50_ms"`
-	P90ms       float64 `json:"p90_ms"`
-	P99ms       float64 `json:"p99_ms"`
-	RSSIdleMB   float64 `json:"rss_idle_mb,omitempty"`
-	RSSPeakMB   float64 `json:"rss_peak_mb,omitempty"`
-}
-
 func main() {
-	api := flag.String("api", "http://127.0.0.1:9101", "Squall API URL")
-	user := flag.String("user", "st2admin", "user")
-	password := flag.String("password", os.Getenv("SQUALL_ADMIN_PASSWORD"), "password")
-	action := flag.String("action", "core.local", "action ref")
-	params := flag.String("params", `{"cmd":"true"}`, "parameters as JSON")
-	n := flag.Int("n", 200, "executions")
-	conc := flag.String("c", "1,4,16", "concurrencies, comma-separated")
-	pid := flag.Int("pid", 0, "Squall process ID, for RSS")
-	warmup := flag.Int("warmup", 20, "executions before measuring")
-	poll := flag.Duration("poll", 5*time.Millisecond, "poll interval while waiting for an execution")
-	out := flag.String("json", "", "append results as JSON lines to this file")
-	flag.Parse()
-
-	token, err := login(*api, *user, *password)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	mode, args := "suite", os.Args[1:]
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		mode, args = args[0], args[1:]
+	}
+	var err error
+	switch mode {
+	case "suite", "floor", "accept", "exec":
+		err = runSuite(ctx, mode, args)
+	case "chaos":
+		err = runChaos(ctx, args)
+	case "help", "-h", "--help":
+		usage()
+		return
+	default:
+		usage()
+		err = fmt.Errorf("unknown mode %q", mode)
+	}
 	if err != nil {
-		fail(err)
-	}
-	var p map[string]any
-	if err := json.Unmarshal([]byte(*params), &p); err != nil {
-		fail(fmt.Errorf("--params: %w", err))
-	}
-	b := &bench{api: *api, token: token, action: *action, params: p, poll: *poll}
-	idle := rssMB(*pid, "VmRSS")
-	b.run(*warmup, 4)
-	fmt.Printf("%-14s %5s %6s %6s %9s %8s %8s %8s\n", "action", "conc", "count", "errors", "exec/s", "p50 ms", "p90 ms", "p99 ms")
-	for _, cs := range strings.Split(*conc, ",") {
-		c, err := strconv.Atoi(strings.TrimSpace(cs))
-		if err != nil || c <= 0 {
-			fail(fmt.Errorf("bad concurrency %q", cs))
-		}
-		lat, errs, elapsed := b.run(*n, c)
-		r := result{
-			Name: "api-execution", Action: *action, Concurrency: c, Count: len(lat), Errors: errs,
-			Seconds: elapsed.Seconds(), PerSecond: float64(len(lat)) / elapsed.Seconds(),
-			P50ms: pct(lat, 50), P90ms: pct(lat, 90), P99ms: pct(lat, 99),
-			RSSIdleMB: idle, RSSPeakMB: rssMB(*pid, "VmHWM"),
-		}
-		fmt.Printf("%-14s %5d %6d %6d %9.1f %8.1f %8.1f %8.1f\n", r.Action, c, r.Count, errs, r.PerSecond, r.P50ms, r.P90ms, r.P99ms)
-		if *out != "" {
-			f, err := os.OpenFile(*out, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-			if err == nil {
-				_ = json.NewEncoder(f).Encode(r)
-				f.Close()
-			}
-		}
-	}
-	if *pid > 0 {
-		fmt.Printf("squall RSS: idle %.1f MB, peak %.1f MB\n", idle, rssMB(*pid, "VmHWM"))
+		fmt.Fprintln(os.Stderr, "squall-bench:", err)
+		os.Exit(1)
 	}
 }
 
-type bench struct {
-	api, token, action string
-	params             map[string]any
-	poll               time.Duration
-	client             http.Client
+func usage() {
+	fmt.Fprintln(os.Stderr, `usage: squall-bench <suite|floor|accept|exec|chaos> [flags]   (squall-bench <mode> -h for flags)`)
 }
 
-// run executes n actions with c in flight; it returns each one's latency
-// from POST to the first GET that shows a final status.
-func (b *bench) run(n, c int) ([]time.Duration, int, time.Duration) {
-	var mu sync.Mutex
-	var lat []time.Duration
-	errs := 0
-	jobs := make(chan struct{}, n)
-	for i := 0; i < n; i++ {
-		jobs <- struct{}{}
+func env(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
 	}
-	close(jobs)
-	start := time.Now()
-	var wg sync.WaitGroup
-	for i := 0; i < c; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for range jobs {
-				t0 := time.Now()
-				err := b.one()
-				d := time.Since(t0)
-				mu.Lock()
-				if err != nil {
-					errs++
-					if errs <= 3 {
-						fmt.Fprintln(os.Stderr, "error:", err)
-					}
-				} else {
-					lat = append(lat, d)
-				}
-				mu.Unlock()
-			}
-		}()
-	}
-	wg.Wait()
-	return lat, errs, time.Since(start)
+	return def
 }
 
-func (b *bench) one() error {
-	body, _ := json.Marshal(map[string]any{"action": b.action, "parameters": b.params})
-	var ex struct {
-		ID     string `json:"id"`
-		Status string `json:"status"`
-	}
-	if err := b.do("POST", "/api/v1/executions", body, 201, &ex); err != nil {
+func runSuite(ctx context.Context, mode string, args []string) error {
+	fs := flag.NewFlagSet(mode, flag.ExitOnError)
+	api := fs.String("api", env("BENCH_API", "http://127.0.0.1:9101"), "Squall API URL (env BENCH_API)")
+	temporal := fs.String("temporal", env("BENCH_TEMPORAL", "127.0.0.1:7233"), "Temporal frontend of the stack under test, for the floor (env BENCH_TEMPORAL)")
+	namespace := fs.String("namespace", "squall", "Temporal namespace")
+	user := fs.String("user", "st2admin", "API user")
+	password := fs.String("password", os.Getenv("SQUALL_ADMIN_PASSWORD"), "API password (env SQUALL_ADMIN_PASSWORD)")
+	pid := fs.Int("pid", 0, "PID of the Squall process, for its RSS (0: not measured)")
+	n := fs.Int("n", 300, "operations per scenario and concurrency (floor, exec)")
+	nWebhook := fs.Int("n-webhook", 60, "events per concurrency in webhook-rule (each runs -match actions)")
+	nAccept := fs.Int("n-accept", 2000, "webhooks per concurrency in webhook-accept")
+	conc := fs.String("c", "1,4,16", "concurrencies")
+	acceptConc := fs.String("accept-c", "16,64", "concurrencies of webhook-accept")
+	warmup := fs.Int("warmup", 20, "operations before measuring each scenario")
+	poll := fs.Duration("poll", 5*time.Millisecond, "poll interval while waiting for executions")
+	only := fs.String("only", "", "comma-separated scenarios to run (default: all of the mode)")
+	rules := fs.Int("rules", 1000, "rules loaded for the webhook scenarios")
+	match := fs.Int("match", 10, "of which match each benchmark event")
+	maxActs := fs.Int("max-concurrent-actions", 200, "the floor worker's activity slots (Squall's max_concurrent_actions)")
+	backend := fs.String("backend", env("BENCH_BACKEND", ""), "label of the Temporal backend (sqlite, postgres)")
+	sha := fs.String("git-sha", "", "commit measured, for the report")
+	results := fs.String("results", "bench/results", "directory for the JSON report (empty: not saved)")
+	packDir := fs.String("pack-dir", "", "where to write the generated rule pack (default: a temp dir)")
+	action := fs.String("action", "core.local", "exec mode: action ref")
+	params := fs.String("params", `{"cmd":"true"}`, "exec mode: parameters as JSON")
+	_ = fs.Parse(args)
+
+	cs, err := bench.ParseConcurrencies(*conc)
+	if err != nil {
 		return err
 	}
-	for {
-		switch ex.Status {
-		case "succeeded":
-			return nil
-		case "failed", "timeout", "abandoned", "canceled":
-			return fmt.Errorf("execution %s %s", ex.ID, ex.Status)
+	acs, err := bench.ParseConcurrencies(*acceptConc)
+	if err != nil {
+		return err
+	}
+	s := &bench.Suite{
+		TemporalAddress: *temporal, Namespace: *namespace, MaxConcurrentActivities: *maxActs,
+		PID: *pid, N: *n, NWebhook: *nWebhook, NAccept: *nAccept,
+		Concurrencies: cs, AcceptConcurrencies: acs, Warmup: *warmup,
+		Pack: bench.DefaultRulePack(), PackDir: *packDir, Only: map[string]bool{}, Progress: os.Stderr,
+	}
+	s.Pack.Rules, s.Pack.Match = *rules, *match
+	switch mode {
+	case "floor":
+		s.Only[bench.ScenarioFloorPlain], s.Only[bench.ScenarioFloorEager] = true, true
+	case "accept":
+		s.Only[bench.ScenarioWebhookAccept] = true
+	}
+	if *only != "" {
+		s.Only = map[string]bool{}
+		for _, sc := range strings.Split(*only, ",") {
+			s.Only[strings.TrimSpace(sc)] = true
 		}
-		time.Sleep(b.poll)
-		if err := b.do("GET", "/api/v1/executions/"+ex.ID, nil, 200, &ex); err != nil {
+	}
+	if s.PackDir == "" {
+		dir, err := os.MkdirTemp("", "squall-bench-pack-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		s.PackDir = dir
+	}
+	rep := &bench.Report{Time: time.Now().UTC(), GitSHA: *sha, Backend: *backend, Machine: bench.ThisMachine()}
+	if mode != "floor" {
+		if s.API, err = bench.Login(ctx, *api, *user, *password); err != nil {
+			return err
+		}
+		s.API.Poll = *poll
+	}
+	if mode == "exec" {
+		var p map[string]any
+		if err := json.Unmarshal([]byte(*params), &p); err != nil {
+			return fmt.Errorf("-params: %w", err)
+		}
+		op := s.ExecOp(*action, p)
+		bench.Execute(ctx, *warmup, 4, op)
+		rep.RSSIdleMB = bench.ProcStatusMB(*pid, "VmRSS")
+		for _, c := range cs {
+			bench.ResetPeakRSS(*pid)
+			r := bench.Summarize("exec-"+*action, c, bench.Execute(ctx, *n, c, op))
+			r.RSSPeakMB = bench.ProcStatusMB(*pid, "VmHWM")
+			rep.RSSPeakMB = max(rep.RSSPeakMB, r.RSSPeakMB)
+			rep.Results = append(rep.Results, r)
+		}
+	} else if err := s.Run(ctx, rep); err != nil {
+		return err
+	}
+	rep.PrintTable(os.Stdout)
+	if *results != "" {
+		path, err := rep.Save(*results)
+		if err != nil {
+			return err
+		}
+		fmt.Println("saved:", path)
+	}
+	for _, r := range rep.Results {
+		if r.Errors > 0 {
+			return fmt.Errorf("%s at concurrency %d: %d errors, e.g. %v", r.Scenario, r.Concurrency, r.Errors, r.FirstErrors)
+		}
+	}
+	return nil
+}
+
+func runChaos(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("chaos", flag.ExitOnError)
+	bin := fs.String("bin", "bin/squall", "squall binary")
+	dir := fs.String("dir", "", "state and logs (default: a temp dir, removed on success)")
+	scenarios := fs.String("scenarios", strings.Join(chaos.Scenarios, ","), "scenarios to run, in order")
+	longActions := fs.Int("long-actions", 40, "worker-kill: long actions in the burst")
+	actionSeconds := fs.Int("action-seconds", 5, "worker-kill: how long each action sleeps")
+	webhooks := fs.Int("webhooks", 5000, "api-kill: webhooks in the burst")
+	loadSeconds := fs.Int("load-seconds", 4, "restart-deps: seconds of load between faults")
+	conc := fs.Int("c", 16, "client concurrency")
+	settle := fs.Duration("settle", 3*time.Minute, "how long to wait for acknowledged work to finish after the faults")
+	heartbeat := fs.Duration("heartbeat-timeout", 3*time.Second, "runners' heartbeat timeout (SQUALL_RUNNER_HEARTBEAT_TIMEOUT)")
+	jsonOut := fs.String("json", "", "also write the outcomes as JSON to this file")
+	_ = fs.Parse(args)
+
+	absBin, err := filepath.Abs(*bin)
+	if err != nil {
+		return err
+	}
+	if _, err := os.Stat(absBin); err != nil {
+		return fmt.Errorf("squall binary: %w (run make build)", err)
+	}
+	repo, _ := os.Getwd()
+	keep := *dir != ""
+	if *dir == "" {
+		if *dir, err = os.MkdirTemp("", "squall-chaos-"); err != nil {
 			return err
 		}
 	}
-}
-
-func (b *bench) do(method, path string, body []byte, want int, out any) error {
-	req, _ := http.NewRequest(method, b.api+path, bytes.NewReader(body))
-	req.Header.Set("X-Auth-Token", b.token)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := b.client.Do(req)
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	fmt.Printf("chaos: starting Postgres, Temporal, squall server and squall worker under %s\n", *dir)
+	st, err := chaos.StartStack(ctx, chaos.StackOptions{Bin: absBin, Dir: *dir, RepoDir: repo, HeartbeatTimeout: *heartbeat, Log: log})
 	if err != nil {
-		return err
+		return fmt.Errorf("start the stack (logs under %s): %w", *dir, err)
 	}
-	defer resp.Body.Close()
-	data, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != want {
-		return fmt.Errorf("%s %s: %d %s", method, path, resp.StatusCode, data)
+	opts := chaos.Options{
+		LongActions: *longActions, ActionSeconds: *actionSeconds, Webhooks: *webhooks, LoadSeconds: *loadSeconds,
+		Concurrency: *conc, Settle: *settle, PackDir: *dir, Out: os.Stdout,
 	}
-	return json.Unmarshal(data, out)
-}
-
-func login(api, user, password string) (string, error) {
-	req, _ := http.NewRequest("POST", api+"/auth/v1/tokens", strings.NewReader("{}"))
-	req.SetBasicAuth(user, password)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return "", err
-	}
-	defer resp.Body.Close()
-	var tok struct {
-		Token string `json:"token"`
-	}
-	data, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != 201 || json.Unmarshal(data, &tok) != nil {
-		return "", fmt.Errorf("login: %d %s", resp.StatusCode, data)
-	}
-	return tok.Token, nil
-}
-
-func pct(d []time.Duration, p float64) float64 {
-	if len(d) == 0 {
-		return 0
-	}
-	s := append([]time.Duration(nil), d...)
-	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
-	i := int(float64(len(s)-1) * p / 100)
-	return float64(s[i].Microseconds()) / 1000
-}
-
-// rssMB reads a VmRSS/VmHWM line of /proc/<pid>/status, in MB.
-func rssMB(pid int, field string) float64 {
-	if pid <= 0 {
-		return 0
-	}
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(line, field+":") {
-			f := strings.Fields(line)
-			if len(f) >= 2 {
-				kb, _ := strconv.ParseFloat(f[1], 64)
-				return kb / 1024
-			}
+	var outcomes []chaos.Outcome
+	failed := 0
+	for _, name := range strings.Split(*scenarios, ",") {
+		name = strings.TrimSpace(name)
+		fmt.Printf("scenario %s\n", name)
+		o := chaos.Run(ctx, st, name, opts)
+		o.Print(os.Stdout)
+		outcomes = append(outcomes, o)
+		if !o.Pass {
+			failed++
+		}
+		if ctx.Err() != nil {
+			break
 		}
 	}
-	return 0
-}
-
-func fail(err error) {
-	fmt.Fprintln(os.Stderr, "squall-bench:", err)
-	os.Exit(1)
+	st.Close()
+	fmt.Println()
+	for _, o := range outcomes {
+		o.Print(os.Stdout)
+	}
+	if *jsonOut != "" {
+		b, _ := json.MarshalIndent(outcomes, "", "  ")
+		if err := os.WriteFile(*jsonOut, append(b, '\n'), 0o644); err != nil {
+			return err
+		}
+	}
+	if failed > 0 {
+		return fmt.Errorf("%d of %d scenarios failed; logs under %s", failed, len(outcomes), *dir)
+	}
+	if !keep {
+		_ = os.RemoveAll(*dir)
+	}
+	return nil
 }

@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/spf13/cobra"
 	"go.temporal.io/sdk/client"
@@ -26,10 +27,14 @@ import (
 	"github.com/squall-automation/squall/config"
 	"github.com/squall-automation/squall/devserver"
 	"github.com/squall-automation/squall/execution"
+	"github.com/squall-automation/squall/ingest"
 	"github.com/squall-automation/squall/localpg"
 	"github.com/squall-automation/squall/migrations"
 	"github.com/squall-automation/squall/pack"
+	"github.com/squall-automation/squall/rules"
+	"github.com/squall-automation/squall/rules/engine"
 	"github.com/squall-automation/squall/server"
+	"github.com/squall-automation/squall/timers"
 	"github.com/squall-automation/squall/workers"
 	"github.com/squall-automation/squall/workflows"
 )
@@ -169,7 +174,7 @@ func runRoles(cmd *cobra.Command, r roles) error {
 		if !r.embedded {
 			return errors.New("temporal_address (SQUALL_TEMPORAL_ADDRESS) is required; `squall up` embeds a Temporal server instead")
 		}
-		srv, err := devserver.Start(ctx, devserver.Options{
+		dsOpts := devserver.Options{
 			DataDir:          filepath.Join(cfg.DataDir, "temporal"),
 			FrontendIP:       "127.0.0.1",
 			FrontendPort:     cfg.TemporalPort,
@@ -178,7 +183,17 @@ func runRoles(cmd *cobra.Command, r roles) error {
 			Retention:        cfg.TemporalRetention,
 			SearchAttributes: workflows.SearchAttributes(),
 			Logger:           log,
-		})
+		}
+		if cfg.TemporalPostgres {
+			// Same Postgres server as Squall's own database, separate databases.
+			pc, err := pgconn.ParseConfig(cfg.DatabaseURL)
+			if err != nil {
+				return fmt.Errorf("temporal_postgres: parse database_url: %w", err)
+			}
+			dsOpts.DataDir = ""
+			dsOpts.Postgres = &devserver.PostgresOptions{Host: pc.Host, Port: int(pc.Port), User: pc.User, Password: pc.Password}
+		}
+		srv, err := devserver.Start(ctx, dsOpts)
 		if err != nil {
 			return fmt.Errorf("start embedded Temporal: %w", err)
 		}
@@ -201,6 +216,20 @@ func runRoles(cmd *cobra.Command, r roles) error {
 		return err
 	}
 
+	if err := store.EnsureBuiltins(ctx); err != nil {
+		return fmt.Errorf("register built-in trigger types: %w", err)
+	}
+	execs := execution.New(execution.Config{
+		Namespace:        cfg.TemporalNamespace,
+		TaskQueue:        cfg.TaskQueue,
+		WebUIURL:         cfg.WebUIURL,
+		MaxAttempts:      cfg.RunnerMaxAttempts,
+		HeartbeatTimeout: cfg.RunnerHeartbeatTimeout,
+		EagerStart:       r.worker,
+		Logger:           log,
+	}, tc, store)
+	events := ingest.New(ingest.Config{TaskQueue: cfg.TaskQueue, EagerStart: r.worker}, tc, store)
+
 	g, gctx := errgroup.WithContext(ctx)
 	if r.worker {
 		runners := &activities.Runners{
@@ -214,12 +243,20 @@ func runRoles(cmd *cobra.Command, r roles) error {
 		if err := runners.InstallShim(); err != nil {
 			return fmt.Errorf("install the Python action shim: %w", err)
 		}
-		w := workers.New(tc, workers.Options{TaskQueue: cfg.TaskQueue, Runners: runners, MaxConcurrentActions: cfg.MaxConcurrentActions})
+		eng := &engine.Engine{Store: store, Executions: execs, Logger: log.With("component", "rules")}
+		w := workers.New(tc, workers.Options{
+			TaskQueue: cfg.TaskQueue, Runners: runners, MaxConcurrentActions: cfg.MaxConcurrentActions,
+			Engine: eng, Events: events,
+		})
 		if err := w.Start(); err != nil {
 			return fmt.Errorf("start worker: %w", err)
 		}
 		cleanups = append(cleanups, w.Stop)
 		log.Info("worker started", "task_queue", cfg.TaskQueue)
+	}
+	timersRec := &timers.Reconciler{
+		Client: tc, Store: store, TaskQueue: cfg.TaskQueue, Namespace: cfg.TemporalNamespace,
+		Logger: log.With("component", "timers"),
 	}
 	if r.server {
 		if r.embedded {
@@ -232,15 +269,6 @@ func runRoles(cmd *cobra.Command, r roles) error {
 				return err
 			}
 		}
-		execs := execution.New(execution.Config{
-			Namespace:        cfg.TemporalNamespace,
-			TaskQueue:        cfg.TaskQueue,
-			WebUIURL:         cfg.WebUIURL,
-			MaxAttempts:      cfg.RunnerMaxAttempts,
-			HeartbeatTimeout: cfg.RunnerHeartbeatTimeout,
-			EagerStart:       r.worker,
-			Logger:           log,
-		}, tc, store)
 		api := server.New(server.Config{
 			Addr:         cfg.APIAddr,
 			HtpasswdFile: cfg.HtpasswdFile,
@@ -251,6 +279,9 @@ func runRoles(cmd *cobra.Command, r roles) error {
 			Logger:       log.With("component", "api"),
 		}, server.Deps{Catalog: store, Executions: execs})
 		g.Go(func() error { return api.Start(gctx) })
+		// Timers are Temporal Schedules; every server reconciles them, and
+		// deterministic schedule IDs make the servers agree.
+		g.Go(func() error { return timersRec.Run(gctx, 0) })
 		printBanner(cfg, r)
 	}
 	g.Go(func() error { <-gctx.Done(); return nil })
@@ -301,6 +332,9 @@ func registerPacks(ctx context.Context, store *catalog.Store, cfg config.Config,
 			if r.Err != nil {
 				return fmt.Errorf("load pack %s: %w", r.Dir, r.Err)
 			}
+			if err := rules.CheckPack(r.Pack, ruleChecks...); err != nil {
+				return fmt.Errorf("load pack %s: %w", r.Dir, err)
+			}
 		}
 		for _, r := range packs {
 			res, err := store.RegisterPack(ctx, r.Pack)
@@ -334,4 +368,9 @@ func freePort() (int, error) {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// ruleChecks are the registration checks of rules beyond compiling them.
+var ruleChecks = []func(pack.Rule) error{
+	func(r pack.Rule) error { return timers.Validate(r.Trigger.Type, r.Trigger.Parameters) },
 }
