@@ -28,8 +28,14 @@ import (
 // with backoff.
 const ErrTypeSensorExited = "SensorExited"
 
-// errLeaseLost ends a run whose attempt Temporal no longer considers current.
-var errLeaseLost = errors.New("this worker no longer holds the sensor")
+var (
+	// errLeaseLost ends a run whose attempt Temporal no longer considers
+	// current.
+	errLeaseLost = errors.New("this worker no longer holds the sensor")
+	// errCancelRequested ends a run whose cancellation Temporal recorded
+	// before the activity context learned of it.
+	errCancelRequested = errors.New("the sensor's cancellation was requested")
+)
 
 // Deps is what running sensors needs. Zero durations mean the defaults.
 type Deps struct {
@@ -133,7 +139,12 @@ func (a *Activities) RunSensor(ctx context.Context, in RunSensorInput) (RunSenso
 		// ended) or timed out: Temporal ignores what we return.
 		return RunSensorResult{}, ctx.Err()
 	}
-	if cause := context.Cause(runCtx); errors.Is(cause, errLeaseLost) {
+	switch cause := context.Cause(runCtx); {
+	case errors.Is(cause, errCancelRequested):
+		// Acknowledges the cancellation (the SDK reports a CanceledError
+		// as such).
+		return RunSensorResult{}, temporal.NewCanceledError(cause.Error())
+	case errors.Is(cause, errLeaseLost):
 		return RunSensorResult{}, fmt.Errorf("sensor %s stopped: %w", rec.Ref, cause)
 	}
 	if err != nil {
@@ -169,10 +180,18 @@ func (a *Activities) keepAlive(ctx context.Context, cancel context.CancelCauseFu
 		case <-hb.C:
 			activity.RecordHeartbeat(ctx)
 		case <-lease:
-			current, err := a.currentAttempt(ctx, info)
+			st, err := a.leaseState(ctx, info)
 			switch {
-			case err == nil && current:
+			case err == nil && st == leaseHeld:
 				lastOK = time.Now()
+			case err == nil && st == leaseCancelRequested:
+				// Cancellation reaches the activity through a heartbeat
+				// response, which the SDK may hold back for up to 80% of
+				// the heartbeat timeout; a disabled sensor stops sooner
+				// this way.
+				log.Info("the sensor's cancellation was requested")
+				cancel(errCancelRequested)
+				return
 			case err == nil:
 				log.Warn("Temporal no longer runs this attempt of the sensor; stopping it")
 				cancel(errLeaseLost)
@@ -190,24 +209,38 @@ func (a *Activities) keepAlive(ctx context.Context, cancel context.CancelCauseFu
 	}
 }
 
-// currentAttempt reports whether Temporal still has this activity attempt
+type lease int
+
+const (
+	leaseHeld lease = iota
+	leaseLost
+	leaseCancelRequested
+)
+
+// leaseState asks Temporal whether this activity attempt is still the one
 // running.
-func (a *Activities) currentAttempt(ctx context.Context, info activity.Info) (bool, error) {
+func (a *Activities) leaseState(ctx context.Context, info activity.Info) (lease, error) {
 	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	desc, err := a.deps.Temporal.DescribeWorkflowExecution(cctx, info.WorkflowExecution.ID, info.WorkflowExecution.RunID)
 	if err != nil {
-		return false, err
+		return leaseLost, err
 	}
 	if desc.GetWorkflowExecutionInfo().GetStatus() != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
-		return false, nil
+		return leaseLost, nil
 	}
 	for _, pa := range desc.GetPendingActivities() {
-		if pa.GetActivityId() == info.ActivityID {
-			return pa.GetAttempt() == info.Attempt && pa.GetState() != enumspb.PENDING_ACTIVITY_STATE_SCHEDULED, nil
+		if pa.GetActivityId() != info.ActivityID || pa.GetAttempt() != info.Attempt {
+			continue
+		}
+		switch pa.GetState() {
+		case enumspb.PENDING_ACTIVITY_STATE_STARTED:
+			return leaseHeld, nil
+		case enumspb.PENDING_ACTIVITY_STATE_CANCEL_REQUESTED:
+			return leaseCancelRequested, nil
 		}
 	}
-	return false, nil
+	return leaseLost, nil
 }
 
 // run is one attempt of one sensor.

@@ -73,9 +73,10 @@ type harness struct {
 }
 
 // newHarness registers a copy of testdata/sensortest under a fresh pack name
-// in a fresh database and runs a sensors worker on a task queue of its own,
-// so tests share the Temporal server without seeing each other.
-func newHarness(t *testing.T) *harness {
+// in a fresh database, with the sensors of the given classes enabled, and
+// runs a sensors worker on a task queue of its own, so tests share the
+// Temporal server without seeing each other.
+func newHarness(t *testing.T, enabled ...string) *harness {
 	t.Helper()
 	addr := testenv.TemporalAddress(t)
 	pool := testenv.Pool(t)
@@ -87,6 +88,9 @@ func newHarness(t *testing.T) *harness {
 	h.logFile = filepath.Join(t.TempDir(), "app.log")
 	h.packDir = filepath.Join(t.TempDir(), h.pack)
 	h.copyPack()
+	for _, class := range enabled {
+		h.edit(h.metadataFile(class), "enabled: false", "enabled: true")
+	}
 	h.register()
 
 	ns := os.Getenv("SQUALL_TEST_TEMPORAL_NAMESPACE")
@@ -192,6 +196,21 @@ func (h *harness) edit(rel, old, new string) {
 	if err := os.WriteFile(path, []byte(strings.Replace(string(data), old, new, 1)), 0o644); err != nil {
 		h.t.Fatal(err)
 	}
+}
+
+// metadataFile finds the metadata file of a sensor class in the pack.
+func (h *harness) metadataFile(class string) string {
+	h.t.Helper()
+	files, _ := filepath.Glob(filepath.Join(h.packDir, "sensors", "*.yaml"))
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err == nil && strings.Contains(string(data), "class_name: "+class+"\n") {
+			rel, _ := filepath.Rel(h.packDir, f)
+			return rel
+		}
+	}
+	h.t.Fatalf("no metadata file for sensor class %s", class)
+	return ""
 }
 
 func (h *harness) ref(class string) string { return h.pack + "." + class }

@@ -47,8 +47,7 @@ func asInt(t *testing.T, v any) int {
 }
 
 func TestPythonSensor(t *testing.T) {
-	h := newHarness(t)
-	h.enable("PollSensor", true)
+	h := newHarness(t, "PollSensor")
 	h.runReconciler()
 	event := h.pack + ".event"
 
@@ -141,9 +140,8 @@ func asIntString(t *testing.T, s string) int {
 }
 
 func TestExecutableSensor(t *testing.T) {
-	h := newHarness(t)
+	h := newHarness(t, "ExecSensor")
 	h.rec.failNext = 2 // ingest hiccups: the dispatch is retried
-	h.enable("ExecSensor", true)
 	h.runReconciler()
 
 	typ := h.pack + ".exec_event"
@@ -173,11 +171,10 @@ func TestExecutableSensor(t *testing.T) {
 }
 
 func TestFileWatchSensor(t *testing.T) {
-	h := newHarness(t)
+	h := newHarness(t, "Watch")
 	if err := os.WriteFile(h.logFile, []byte("old line, before the sensor\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	h.enable("Watch", true)
 	h.runReconciler()
 	eventually(t, 60*time.Second, "the built-in to start", func() bool { return len(h.rec.of(trigger.SensorSpawn)) == 1 })
 	typ := h.pack + ".file_watch.line"
@@ -203,8 +200,7 @@ func TestFileWatchSensor(t *testing.T) {
 }
 
 func TestCrashingSensorRestartsWithBackoff(t *testing.T) {
-	h := newHarness(t)
-	h.enable("Crash", true)
+	h := newHarness(t, "Crash")
 	h.runReconciler()
 	eventually(t, 60*time.Second, "four starts", func() bool { return len(h.rec.of(trigger.SensorExit)) >= 4 })
 	spawns := h.rec.of(trigger.SensorSpawn)
@@ -229,8 +225,7 @@ func TestCrashingSensorRestartsWithBackoff(t *testing.T) {
 }
 
 func TestDisablingStopsSensorAndItsProcesses(t *testing.T) {
-	h := newHarness(t)
-	h.enable("Sleeper", true)
+	h := newHarness(t, "Sleeper")
 	h.runReconciler()
 	typ := h.pack + ".sleeper_event"
 	eventually(t, 60*time.Second, "the sleeper's pids", func() bool { return len(h.rec.of(typ)) == 1 })
@@ -255,8 +250,7 @@ func TestDisablingStopsSensorAndItsProcesses(t *testing.T) {
 func TestCancellingTheActivityKillsTheProcess(t *testing.T) {
 	// One reconciler pass starts it; then the workflow is cancelled
 	// directly, as an operator would, which cancels the activity.
-	h := newHarness(t)
-	h.enable("Sleeper", true)
+	h := newHarness(t, "Sleeper")
 	ref := h.ref("Sleeper")
 	if err := h.reconciler(h.c).Reconcile(h.ctx); err != nil {
 		t.Fatal(err)
@@ -273,8 +267,7 @@ func TestCancellingTheActivityKillsTheProcess(t *testing.T) {
 }
 
 func TestTwoReconcilersStartOneWorkflow(t *testing.T) {
-	h := newHarness(t)
-	h.enable("Sleeper", true)
+	h := newHarness(t, "Sleeper")
 	r1, r2 := h.reconciler(h.c), h.reconciler(h.c)
 	errs := make(chan error, 2)
 	for _, r := range []*sensors.Reconciler{r1, r2} {

@@ -347,6 +347,29 @@ func (s *Server) getSensor(c echo.Context) error {
 	return c.JSON(http.StatusOK, sensorResponse{SensorRecord: *r, UID: uid("sensor_type", r.Pack, r.Name)})
 }
 
+// updateSensor is st2's PUT /sensortypes/{ref}: of a sensor type only
+// "enabled" may change (its metadata comes from the pack on disk).
+func (s *Server) updateSensor(c echo.Context) error {
+	var body struct {
+		Enabled *bool `json:"enabled"`
+	}
+	if err := decodeBody(c, &body); err != nil {
+		return err
+	}
+	if body.Enabled == nil {
+		return echo.NewHTTPError(http.StatusBadRequest, `"enabled" is required: only enabling or disabling a sensor type can be changed through the API`)
+	}
+	r, err := s.catalog.SetSensorEnabled(c.Request().Context(), c.Param("ref"), *body.Enabled)
+	if err != nil {
+		return lookupErr(err, c.Param("ref"))
+	}
+	s.log.Info("sensor updated", "sensor", r.Ref, "enabled", r.Enabled, "by", requester(c))
+	if s.sensorChanged != nil {
+		s.sensorChanged()
+	}
+	return c.JSON(http.StatusOK, sensorResponse{SensorRecord: *r, UID: uid("sensor_type", r.Pack, r.Name)})
+}
+
 type triggerTypeResponse struct {
 	catalog.TriggerTypeRecord
 	UID string `json:"uid"`

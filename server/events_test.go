@@ -152,6 +152,9 @@ func TestWebhook(t *testing.T) {
 	}{
 		{"form", "/api/v1/webhooks/sample", "application/x-www-form-urlencoded", "a=1&a=2&b=x+y",
 			map[string]any{"a": []any{"1", "2"}, "b": []any{"x y"}}, `{"a":["1","2"],"b":["x y"]}`},
+		{"multipart form", "/api/v1/webhooks/sample", "multipart/form-data; boundary=XX",
+			"--XX\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\n1\r\n--XX--\r\n",
+			map[string]any{"a": []any{"1"}}, `{"a":["1"]}`},
 		{"raw text", "/api/v1/webhooks/sample", "text/plain; charset=utf-8", "hello world",
 			"hello world", `"hello world"`},
 		{"no content type is JSON", "/api/v1/webhooks/sample", "", `[1, "a"]`,

@@ -44,6 +44,7 @@ type Catalog interface {
 	DeleteRule(ctx context.Context, refOrID string) error
 	ListSensors(ctx context.Context, f catalog.ListFilter) ([]catalog.SensorRecord, int, error)
 	GetSensor(ctx context.Context, refOrID string) (*catalog.SensorRecord, error)
+	SetSensorEnabled(ctx context.Context, refOrID string, enabled bool) (*catalog.SensorRecord, error)
 	ListTriggerTypes(ctx context.Context, f catalog.ListFilter) ([]catalog.TriggerTypeRecord, int, error)
 	GetTriggerType(ctx context.Context, refOrID string) (*catalog.TriggerTypeRecord, error)
 	ListTriggers(ctx context.Context, f catalog.TriggerFilter) ([]catalog.Trigger, int, error)
@@ -124,6 +125,9 @@ type Deps struct {
 	// timers and sensors reconcile at once rather than at their next poll.
 	// It runs in the request and must not block.
 	RuleChanged func()
+	// SensorChanged, when set, is called after a sensor is enabled or
+	// disabled through the API, so the sensor container reconciles at once.
+	SensorChanged func()
 	// Metrics, when set, receives the API's collectors (the daemon shares one
 	// registry between components); nil creates a private registry with the
 	// Go and process collectors.
@@ -137,6 +141,8 @@ type Server struct {
 	catalog Catalog
 	execs   Executions
 	events  Events
+	// sensorChanged is Deps.SensorChanged (may be nil).
+	sensorChanged func()
 	// ruleChanged is Deps.RuleChanged (may be nil).
 	ruleChanged func()
 	echo        *echo.Echo
@@ -162,16 +168,17 @@ func New(cfg Config, deps Deps) *Server {
 		cfg.Logger = slog.Default()
 	}
 	s := &Server{
-		cfg:         cfg,
-		log:         cfg.Logger,
-		catalog:     deps.Catalog,
-		execs:       deps.Executions,
-		events:      deps.Events,
-		ruleChanged: deps.RuleChanged,
-		metrics:     newMetrics(deps.Metrics),
-		streamPoll:  200 * time.Millisecond,
-		statusPoll:  time.Second,
-		keepalive:   15 * time.Second,
+		cfg:           cfg,
+		log:           cfg.Logger,
+		catalog:       deps.Catalog,
+		execs:         deps.Executions,
+		events:        deps.Events,
+		ruleChanged:   deps.RuleChanged,
+		sensorChanged: deps.SensorChanged,
+		metrics:       newMetrics(deps.Metrics),
+		streamPoll:    200 * time.Millisecond,
+		statusPoll:    time.Second,
+		keepalive:     15 * time.Second,
 	}
 	s.echo = s.routes()
 	return s
@@ -305,6 +312,7 @@ func (s *Server) routes() *echo.Echo {
 	v1.GET("/ruleenforcements/:id", s.getRuleEnforcement)
 	v1.GET("/sensortypes", s.listSensors)
 	v1.GET("/sensortypes/:ref", s.getSensor)
+	v1.PUT("/sensortypes/:ref", s.updateSensor)
 	v1.GET("/triggertypes", s.listTriggerTypes)
 	v1.GET("/triggertypes/:ref", s.getTriggerType)
 	v1.GET("/triggers", s.listTriggers)

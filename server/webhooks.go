@@ -88,7 +88,7 @@ func readWebhookBody(c echo.Context) (any, error) {
 		mediaType = mt
 	}
 	if mediaType == "multipart/form-data" {
-		if err := r.ParseMultipartForm(s32MiB); err != nil {
+		if err := r.ParseMultipartForm(multipartMemory); err != nil {
 			return nil, bodyReadError(err)
 		}
 		// File parts are not part of the payload; st2 had no use for them.
@@ -120,9 +120,9 @@ func readWebhookBody(c echo.Context) (any, error) {
 	return nil, badRequest("Failed to parse request body: Unsupported Content-Type: %q", mediaType)
 }
 
-// s32MiB bounds the memory multipart parsing uses before spilling files to
+// multipartMemory bounds the memory multipart parsing uses before spilling files to
 // disk; the body limit middleware caps the total anyway.
-const s32MiB = 32 << 20
+const multipartMemory = 32 << 20
 
 func bodyReadError(err error) error {
 	var he *echo.HTTPError

@@ -277,7 +277,7 @@ func runRoles(cmd *cobra.Command, r roles) error {
 			PacksPaths:   cfg.PacksPaths,
 			ConfigsDir:   cfg.ConfigsDir,
 			Logger:       log.With("component", "api"),
-		}, server.Deps{Catalog: store, Executions: execs})
+		}, server.Deps{Catalog: store, Executions: execs, Events: events, RuleChanged: timersRec.Trigger})
 		g.Go(func() error { return api.Start(gctx) })
 		// Timers are Temporal Schedules; every server reconciles them, and
 		// deterministic schedule IDs make the servers agree.

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"sync"
 	"time"
 
@@ -73,6 +74,8 @@ func (e *Engine) compile(rec catalog.RuleRecord) (*rules.Rule, error) {
 // work without firing a rule twice.
 func (e *Engine) ProcessTriggerInstance(ctx context.Context, in workflows.TriggerInstanceInput) (workflows.TriggerInstanceResult, error) {
 	res := workflows.TriggerInstanceResult{TriggerInstanceID: in.ID}
+	in.Payload, _ = intNumbers(in.Payload).(map[string]any)
+	in.TriggerParams, _ = intNumbers(in.TriggerParams).(map[string]any)
 	log := e.logger().With("trigger_instance", in.ID, "trigger_type", in.TriggerType)
 	if !in.Recorded {
 		if _, err := e.Store.RecordTriggerInstance(ctx, catalog.TriggerInstance{
@@ -204,4 +207,33 @@ func (e *Engine) logger() *slog.Logger {
 		return e.Logger
 	}
 	return slog.Default()
+}
+
+// intNumbers turns whole float64 values back into int64. Payloads cross
+// Temporal as JSON and come back with every number a float64; st2 (Python)
+// keeps 7 an int, so templates render "7", not "7.0", and operators compare
+// like types. A JSON payload cannot tell 7 from 7.0, and 7 is what senders
+// mean far more often.
+func intNumbers(v any) any {
+	switch x := v.(type) {
+	case float64:
+		if x == math.Trunc(x) && math.Abs(x) < 1<<53 {
+			return int64(x)
+		}
+		return x
+	case map[string]any:
+		out := make(map[string]any, len(x))
+		for k, e := range x {
+			out[k] = intNumbers(e)
+		}
+		return out
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			out[i] = intNumbers(e)
+		}
+		return out
+	default:
+		return v
+	}
 }
