@@ -33,6 +33,7 @@ import (
 	"github.com/squall-automation/squall/pack"
 	"github.com/squall-automation/squall/rules"
 	"github.com/squall-automation/squall/rules/engine"
+	"github.com/squall-automation/squall/sensors"
 	"github.com/squall-automation/squall/server"
 	"github.com/squall-automation/squall/timers"
 	"github.com/squall-automation/squall/workers"
@@ -230,6 +231,14 @@ func runRoles(cmd *cobra.Command, r roles) error {
 	}, tc, store)
 	events := ingest.New(ingest.Config{TaskQueue: cfg.TaskQueue, EagerStart: r.worker}, tc, store)
 
+	sensorQueue := cfg.TaskQueue + "-sensors"
+	sensorsRec := sensors.NewReconciler(tc, store, sensors.ReconcilerConfig{
+		TaskQueue: sensorQueue, Logger: log.With("component", "sensors"),
+	})
+	timersRec := &timers.Reconciler{
+		Client: tc, Store: store, TaskQueue: cfg.TaskQueue, Namespace: cfg.TemporalNamespace,
+		Logger: log.With("component", "timers"),
+	}
 	g, gctx := errgroup.WithContext(ctx)
 	if r.worker {
 		runners := &activities.Runners{
@@ -252,11 +261,16 @@ func runRoles(cmd *cobra.Command, r roles) error {
 			return fmt.Errorf("start worker: %w", err)
 		}
 		cleanups = append(cleanups, w.Stop)
+		sw := sensors.NewWorker(tc, sensors.Deps{
+			Store: store, Dispatcher: events, Python: cfg.Python,
+			ShimDir: filepath.Join(cfg.DataDir, "python"), TaskQueue: sensorQueue,
+			Logger: log.With("component", "sensors"),
+		})
+		if err := sw.Start(); err != nil {
+			return fmt.Errorf("start sensor worker: %w", err)
+		}
+		cleanups = append(cleanups, sw.Stop)
 		log.Info("worker started", "task_queue", cfg.TaskQueue)
-	}
-	timersRec := &timers.Reconciler{
-		Client: tc, Store: store, TaskQueue: cfg.TaskQueue, Namespace: cfg.TemporalNamespace,
-		Logger: log.With("component", "timers"),
 	}
 	if r.server {
 		if r.embedded {
@@ -277,11 +291,20 @@ func runRoles(cmd *cobra.Command, r roles) error {
 			PacksPaths:   cfg.PacksPaths,
 			ConfigsDir:   cfg.ConfigsDir,
 			Logger:       log.With("component", "api"),
-		}, server.Deps{Catalog: store, Executions: execs, Events: events, RuleChanged: timersRec.Trigger})
+		}, server.Deps{
+			Catalog: store, Executions: execs, Events: events,
+			// A rule change can add timers and change the triggers a
+			// sensor watches.
+			RuleChanged:   func() { timersRec.Trigger(); sensorsRec.Trigger() },
+			SensorChanged: sensorsRec.Trigger,
+		})
 		g.Go(func() error { return api.Start(gctx) })
 		// Timers are Temporal Schedules; every server reconciles them, and
 		// deterministic schedule IDs make the servers agree.
 		g.Go(func() error { return timersRec.Run(gctx, 0) })
+		// Sensors run once across all processes (one workflow each); every
+		// server reconciles which of them should run.
+		g.Go(func() error { return sensorsRec.Run(gctx) })
 		printBanner(cfg, r)
 	}
 	g.Go(func() error { <-gctx.Done(); return nil })
