@@ -36,6 +36,9 @@ type Rule struct {
 	TriggerKey  string
 	Enabled     bool
 	Backstop    bool
+	// Dedup, when the rule has a dedup block, says which trigger instances
+	// count as the same event; nil otherwise.
+	Dedup *Dedup
 
 	criteria []*criterion
 	when     *whenProgram
@@ -105,6 +108,9 @@ func Compile(r pack.Rule) (*Rule, error) {
 		if cr.when, err = compileWhen(r.When); err != nil {
 			return fail(err)
 		}
+	}
+	if cr.Dedup, err = compileDedup(r.Dedup); err != nil {
+		return fail(err)
 	}
 	if err := checkTemplates(r.Action.Parameters, "action.parameters"); err != nil {
 		return fail(err)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/squall-automation/squall/pack"
 )
@@ -362,5 +363,42 @@ func TestCheckPackReportsBadCEL(t *testing.T) {
 	}
 	if !strings.Contains(err.Problems[0].Msg, "column") {
 		t.Fatalf("CEL error without position: %s", err.Problems[0].Msg)
+	}
+}
+
+func TestDedupKey(t *testing.T) {
+	t.Parallel()
+	base := pack.Rule{Name: "d", Pack: "p", Ref: "p.d", Enabled: true,
+		Trigger: pack.RuleTrigger{Type: "core.st2.webhook", Parameters: map[string]any{"url": "x"}},
+		Action:  pack.RuleAction{Ref: "core.noop"}}
+	r := base
+	r.Dedup = map[string]any{"key": "trigger.body.alert_id", "window": "30s"}
+	c, err := Compile(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Dedup == nil || c.Dedup.Window != 30*time.Second {
+		t.Fatalf("dedup: %+v", c.Dedup)
+	}
+	key, err := c.Dedup.Key(map[string]any{"body": map[string]any{"alert_id": "A-1"}})
+	if err != nil || key != "A-1" {
+		t.Fatalf("key %q, %v", key, err)
+	}
+	if _, err := c.Dedup.Key(map[string]any{"body": map[string]any{}}); err == nil {
+		t.Fatal("a missing key field must be an error")
+	}
+	for _, bad := range []map[string]any{
+		{"key": ""}, {"key": "trigger.body.id", "window": "soon"}, {"key": "trigger.body.id >"},
+		{"key": "trigger.body.n > 1"},
+	} {
+		r := base
+		r.Dedup = bad
+		if _, err := Compile(r); err == nil {
+			t.Errorf("dedup %v compiled", bad)
+		}
+	}
+	r.Dedup = map[string]any{"key": "trigger.body.id"}
+	if c, err := Compile(r); err != nil || c.Dedup.Window != DefaultDedupWindow {
+		t.Fatalf("default window: %v %v", c, err)
 	}
 }

@@ -26,6 +26,7 @@ type Store interface {
 	SetTriggerInstanceStatus(ctx context.Context, id, status string) error
 	EnabledRulesFor(ctx context.Context, triggerKey string) ([]catalog.RuleRecord, error)
 	RecordEnforcement(ctx context.Context, e catalog.RuleEnforcement) (catalog.RuleEnforcement, bool, error)
+	ClaimDedup(ctx context.Context, ruleRef, key, triggerInstanceID string, window time.Duration) (bool, error)
 }
 
 // Executions starts actions.
@@ -146,6 +147,21 @@ func (e *Engine) ProcessTriggerInstance(ctx context.Context, in workflows.Trigge
 // enforcement failed for good (bad parameters, unknown action); an error
 // means try again.
 func (e *Engine) enforce(ctx context.Context, in workflows.TriggerInstanceInput, r *rules.Rule, rec catalog.RuleRecord) (string, string, error) {
+	if r.Dedup != nil {
+		key, err := r.Dedup.Key(in.Payload)
+		if err != nil {
+			return "", err.Error(), nil
+		}
+		// The claim lives in Postgres, so the window holds across crashes
+		// and however long Temporal retains closed workflows.
+		claimed, err := e.Store.ClaimDedup(ctx, rec.Ref, key, in.ID, r.Dedup.Window)
+		if err != nil {
+			return "", "", fmt.Errorf("claim dedup key of rule %s: %w", rec.Ref, err)
+		}
+		if !claimed {
+			return "", fmt.Sprintf("deduplicated: an event with dedup key %q fired this rule less than %s ago", key, r.Dedup.Window), nil
+		}
+	}
 	params, err := r.RenderActionParams(in.Payload, map[string]any{"trigger_instance": map[string]any{"id": in.ID}})
 	if err != nil {
 		return "", fmt.Sprintf("failed to render action parameters: %v", err), nil
