@@ -105,9 +105,10 @@ func (a *API) do(ctx context.Context, method, path string, body any, headers map
 
 // Execution is the part of an execution the benchmarks read.
 type Execution struct {
-	ID     string `json:"id"`
-	Status string `json:"status"`
-	Log    []struct {
+	ID             string `json:"id"`
+	Status         string `json:"status"`
+	StartTimestamp string `json:"start_timestamp"`
+	Log            []struct {
 		Status    string `json:"status"`
 		Timestamp string `json:"timestamp"`
 	} `json:"log"`
@@ -122,18 +123,19 @@ func Final(status string) bool {
 	return false
 }
 
-// StartedAt is when the execution's action started running (its "running"
-// log entry); zero when unknown.
+// StartedAt is when the execution's action started running: its "running"
+// log entry when the API shows one, else its start_timestamp (when the
+// execution was started); zero when unknown.
 func (e *Execution) StartedAt() time.Time {
 	for _, l := range e.Log {
 		if l.Status == "running" {
-			t, err := time.Parse(time.RFC3339Nano, l.Timestamp)
-			if err == nil {
+			if t, err := time.Parse(time.RFC3339Nano, l.Timestamp); err == nil {
 				return t
 			}
 		}
 	}
-	return time.Time{}
+	t, _ := time.Parse(time.RFC3339Nano, e.StartTimestamp)
+	return t
 }
 
 // RunExecution is POST /api/v1/executions.

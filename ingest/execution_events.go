@@ -47,7 +47,7 @@ func (d *Dispatcher) EmitExecutionEvents(ctx context.Context, ev workflows.Execu
 
 type notification struct {
 	section, route, message string
-	data           map[string]any
+	data                    map[string]any
 }
 
 // notifications picks the notify sections that apply to the final status

@@ -4,14 +4,18 @@
 # bin/squall test-services and stopped on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-dir=${SQUALL_TEST_DIR:-.squall-test}
-rm -rf "$dir"
-mkdir -p "$dir"
+# Each run gets its own directory, so that two runs on one machine (two
+# developers, or a developer and CI) never share or delete each other's
+# Postgres cluster.
+mkdir -p .squall-test
+dir=$(mktemp -d "$PWD/.squall-test/run.XXXXXX")
+chmod 755 "$dir"
 bin/squall test-services --dir "$dir" --env-file "$dir/env" >"$dir/services.log" 2>&1 &
 svc=$!
 cleanup() {
   kill "$svc" 2>/dev/null || true
   wait "$svc" 2>/dev/null || true
+  rm -rf "$dir"
 }
 trap cleanup EXIT
 for _ in $(seq 1 240); do

@@ -49,53 +49,61 @@ const (
 // Stack is a running deployment: Postgres, Temporal, one API server, one
 // worker, each restartable.
 type Stack struct {
-	opts     StackOptions
-	pg       *localpg.Cluster
-	pgPort   int
-	tPort    int
-	apiAddr  string
-	env      []string
-	log      *slog.Logger
-	mu       sync.Mutex
-	procs    map[string]*exec.Cmd
-	exited   map[string]error
-	restarts map[string]int
+	opts    StackOptions
+	pg      *localpg.Cluster
+	pgPort  int
+	tPort   int
+	apiAddr string
+	env     []string
+	log     *slog.Logger
+	mu      sync.Mutex
+	procs   map[string]*exec.Cmd
+	exited  map[string]error
 }
 
-// StartStack starts everything and waits until the API answers.
+// StartStack starts everything and waits until the API answers. On failure
+// whatever was started is stopped again.
 func StartStack(ctx context.Context, o StackOptions) (*Stack, error) {
+	s, err := startStack(ctx, o)
+	if err != nil && s != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, err
+}
+
+func startStack(ctx context.Context, o StackOptions) (s *Stack, err error) {
 	if o.HeartbeatTimeout == 0 {
 		o.HeartbeatTimeout = 3 * time.Second
 	}
 	if o.Log == nil {
 		o.Log = slog.Default()
 	}
-	s := &Stack{opts: o, log: o.Log, procs: map[string]*exec.Cmd{}, exited: map[string]error{}, restarts: map[string]int{}}
-	var err error
+	s = &Stack{opts: o, log: o.Log, procs: map[string]*exec.Cmd{}, exited: map[string]error{}}
 	if s.pgPort, err = freePort(); err != nil {
-		return nil, err
+		return s, err
 	}
 	if s.tPort, err = freePort(); err != nil {
-		return nil, err
+		return s, err
 	}
 	apiPort, err := freePort()
 	if err != nil {
-		return nil, err
+		return s, err
 	}
 	s.apiAddr = "127.0.0.1:" + strconv.Itoa(apiPort)
 	if err := s.StartPostgres(ctx); err != nil {
-		return nil, err
+		return s, err
 	}
 	if err := s.pg.EnsureDatabase(ctx, "squall"); err != nil {
-		return nil, err
+		return s, err
 	}
 	dataDir := filepath.Join(o.Dir, "squall")
 	htpasswd := filepath.Join(dataDir, "htpasswd")
 	if err := os.MkdirAll(dataDir, 0o755); err != nil {
-		return nil, err
+		return s, err
 	}
 	if err := auth.EnsureUser(htpasswd, adminUser, adminPassword); err != nil {
-		return nil, fmt.Errorf("create admin user: %w", err)
+		return s, fmt.Errorf("create admin user: %w", err)
 	}
 	// The daemons get only the settings chosen here, none of the caller's.
 	for _, kv := range os.Environ() {
@@ -113,13 +121,13 @@ func StartStack(ctx context.Context, o StackOptions) (*Stack, error) {
 		"SQUALL_LOG_LEVEL=info",
 	)
 	if err := s.StartTemporal(ctx); err != nil {
-		return nil, err
+		return s, err
 	}
 	if err := s.Start(ctx, "server"); err != nil {
-		return nil, err
+		return s, err
 	}
 	if err := s.Start(ctx, "worker"); err != nil {
-		return nil, err
+		return s, err
 	}
 	return s, nil
 }
@@ -156,16 +164,15 @@ func (s *Stack) StopPostgres(ctx context.Context) error {
 // StartTemporal starts `squall temporal` on its data dir and waits until
 // its frontend accepts connections.
 func (s *Stack) StartTemporal(ctx context.Context) error {
+	logOffset := s.logSize("temporal")
 	if err := s.spawn("temporal", "temporal", "--data-dir", filepath.Join(s.opts.Dir, "temporal"),
 		"--port", strconv.Itoa(s.tPort), "--ui-port", "0", "--namespace", namespace); err != nil {
 		return err
 	}
+	// `squall temporal` prints its frontend address once the namespace and
+	// search attributes exist; an open port alone comes earlier.
 	return s.waitFor(ctx, "temporal", 90*time.Second, func() bool {
-		c, err := net.DialTimeout("tcp", s.TemporalAddress(), time.Second)
-		if err == nil {
-			c.Close()
-		}
-		return err == nil
+		return strings.Contains(s.logSince("temporal", logOffset), "Temporal frontend "+s.TemporalAddress())
 	})
 }
 
@@ -308,6 +315,26 @@ func (s *Stack) waitFor(ctx context.Context, name string, timeout time.Duration,
 
 // LogPath is where a process's output goes.
 func (s *Stack) LogPath(name string) string { return filepath.Join(s.opts.Dir, name+".log") }
+
+func (s *Stack) logSize(name string) int64 {
+	fi, err := os.Stat(s.LogPath(name))
+	if err != nil {
+		return 0
+	}
+	return fi.Size()
+}
+
+// logSince returns a process's log from a byte offset on.
+func (s *Stack) logSince(name string, offset int64) string {
+	f, err := os.Open(s.LogPath(name))
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	_, _ = f.Seek(offset, io.SeekStart)
+	b, _ := io.ReadAll(f)
+	return string(b)
+}
 
 // TailLog returns the last n bytes of a process's log.
 func (s *Stack) TailLog(name string, n int64) string {
