@@ -165,6 +165,23 @@ func TestUserJourney(t *testing.T) {
 		}
 	})
 
+	t.Run("20 MB of output", func(t *testing.T) {
+		ex := a.wait(a.run("core.local", map[string]any{"cmd": "head -c 20000000 /dev/zero | tr '\\0' x"}).ID, 120*time.Second)
+		if ex.Status != "succeeded" || ex.Result["stdout_truncated"] != true {
+			t.Fatalf("big output: status %s, truncated %v", ex.Status, ex.Result["stdout_truncated"])
+		}
+		req, _ := http.NewRequest("GET", a.base+"/api/v1/executions/"+ex.ID+"/output", nil)
+		req.Header.Set("X-Auth-Token", a.token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		if out := readAll(resp); len(out) != 20000000 || strings.Trim(out, "x") != "" {
+			t.Fatalf("output: %d bytes", len(out))
+		}
+	})
+
 	t.Run("cancel", func(t *testing.T) {
 		ex := a.run("core.local", map[string]any{"cmd": "sleep 60"})
 		waitStatus(t, a, ex.ID, "running", 20*time.Second)

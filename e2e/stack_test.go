@@ -6,6 +6,8 @@ package e2e
 import (
 	"bufio"
 	"bytes"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -92,7 +94,7 @@ func newStack(t *testing.T) *stack {
 		"SQUALL_DATABASE_URL="+dbURL,
 		"SQUALL_TEMPORAL_ADDRESS="+temporal,
 		"SQUALL_TEMPORAL_NAMESPACE="+ns,
-		"SQUALL_TASK_QUEUE=e2e-"+filepath.Base(dir),
+		"SQUALL_TASK_QUEUE=e2e-"+randomHex(6),
 		fmt.Sprintf("SQUALL_API_ADDR=127.0.0.1:%d", port),
 		"SQUALL_API_URL="+s.apiURL,
 		"SQUALL_HTPASSWD_FILE="+htpasswd,
@@ -342,4 +344,12 @@ func (a *api) sseLines(id string) <-chan string {
 		}
 	}()
 	return ch
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		panic(err)
+	}
+	return hex.EncodeToString(b)
 }

@@ -185,6 +185,9 @@ func (s *Service) Run(ctx context.Context, req RunRequest) (*Execution, error) {
 			memoContext:    execCtx,
 		},
 		EnableEagerStart: s.cfg.EagerStart,
+		// Without it the SDK hands back the existing run of a reused ID as
+		// if it had started it.
+		WorkflowExecutionErrorWhenAlreadyStarted: true,
 	}
 	started := time.Now().UTC()
 	if _, err := s.temporal.ExecuteWorkflow(ctx, opts, workflows.ExecutionWorkflow, in); err != nil {
@@ -269,7 +272,7 @@ func (s *Service) result(ctx context.Context, id, runID string) (map[string]any,
 
 // List reads executions from Temporal visibility, newest first.
 func (s *Service) List(ctx context.Context, f Filter) ([]*Execution, int, error) {
-	query := listQuery(f)
+	query := listQuery(f, s.cfg.TaskQueue)
 	limit := f.Limit
 	if limit <= 0 {
 		limit = 50
@@ -421,8 +424,11 @@ func (s *Service) webURL(id string) string {
 // listQuery turns a Filter into a visibility query. Values are quoted with
 // single quotes; a quote in a value is escaped so that no filter can change
 // the query's shape.
-func listQuery(f Filter) string {
-	clauses := []string{fmt.Sprintf("WorkflowType = '%s'", workflows.ExecutionWorkflow)}
+//
+// The task queue scopes the list to this deployment: several Squall
+// deployments (or test stacks) may share one Temporal namespace.
+func listQuery(f Filter, taskQueue string) string {
+	clauses := []string{fmt.Sprintf("WorkflowType = '%s'", workflows.ExecutionWorkflow), "TaskQueue = " + quote(taskQueue)}
 	add := func(attr temporal.SearchAttributeKeyKeyword, v string) {
 		if v != "" {
 			clauses = append(clauses, fmt.Sprintf("%s = %s", attr.GetName(), quote(v)))

@@ -110,6 +110,8 @@ func (d *Dispatcher) Dispatch(ctx context.Context, ev Event) (Accepted, error) {
 		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
 		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
 		EnableEagerStart:         d.cfg.EagerStart,
+		// A redelivery must be told apart from a first delivery.
+		WorkflowExecutionErrorWhenAlreadyStarted: true,
 	}, workflows.TriggerInstanceWorkflow, workflows.TriggerInstanceInput{
 		ID: id, TriggerType: ev.TriggerType, TriggerParams: ev.TriggerParams,
 		Payload: ev.Payload, TraceTag: ev.TraceTag, OccurredAt: ev.OccurredAt,

@@ -301,10 +301,10 @@ func runRoles(cmd *cobra.Command, r roles) error {
 		g.Go(func() error { return api.Start(gctx) })
 		// Timers are Temporal Schedules; every server reconciles them, and
 		// deterministic schedule IDs make the servers agree.
-		g.Go(func() error { return timersRec.Run(gctx, 0) })
+		g.Go(func() error { return untilDone(gctx, timersRec.Run(gctx, 0)) })
 		// Sensors run once across all processes (one workflow each); every
 		// server reconciles which of them should run.
-		g.Go(func() error { return sensorsRec.Run(gctx) })
+		g.Go(func() error { return untilDone(gctx, sensorsRec.Run(gctx)) })
 		printBanner(cfg, r)
 	}
 	g.Go(func() error { <-gctx.Done(); return nil })
@@ -396,4 +396,13 @@ func freePort() (int, error) {
 // ruleChecks are the registration checks of rules beyond compiling them.
 var ruleChecks = []func(pack.Rule) error{
 	func(r pack.Rule) error { return timers.Validate(r.Trigger.Type, r.Trigger.Parameters) },
+}
+
+// untilDone drops the error a loop returns because its context ended: a
+// signal is a clean stop, not a failure.
+func untilDone(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return nil
+	}
+	return err
 }

@@ -25,6 +25,23 @@ import (
 // on the Temporal it talks to. On a shared cluster operators may prefer to
 // create them themselves; then this only checks.
 func ensureNamespace(ctx context.Context, tc client.Client, cfg config.Config) error {
+	// A namespace just registered (by us or by a Temporal starting next to
+	// us) takes a moment to be visible everywhere: retry for a while.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		err := ensureNamespaceOnce(ctx, tc, cfg)
+		if err == nil || time.Now().After(deadline) || ctx.Err() != nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
+
+func ensureNamespaceOnce(ctx context.Context, tc client.Client, cfg config.Config) error {
 	ws := tc.WorkflowService()
 	_, err := ws.DescribeNamespace(ctx, &workflowservice.DescribeNamespaceRequest{Namespace: cfg.TemporalNamespace})
 	var nf *serviceerror.NamespaceNotFound
