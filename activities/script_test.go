@@ -2,6 +2,7 @@ package activities
 
 import (
 	"encoding/json"
+	"math"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -170,5 +171,27 @@ func TestRunResultJSON(t *testing.T) {
 	}
 	if !strings.Contains(string(b), `"stdout":12345678901234567890`) {
 		t.Errorf("large integer stdout lost precision: %s", b)
+	}
+}
+
+func TestPythonStr(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		in   any
+		want string
+	}{
+		{"as is", "as is"},
+		{float64(3), "3"},
+		{math.Copysign(0, -1), "0"}, // JSON -0 is Python's int 0
+		{2.5, "2.5"},
+		{9.999999999999999e-05, "9.999999999999999e-05"},
+		{float64(1e16), "1e+16"},
+		{math.Inf(-1), "-inf"},
+		{[]any{float64(1), map[string]any{"n": float64(2), "f": 0.5}}, "[1, {'f': 0.5, 'n': 2}]"},
+	}
+	for _, tt := range tests {
+		if got := pythonStr(tt.in); got != tt.want {
+			t.Errorf("pythonStr(%#v) = %s, want %s", tt.in, got, tt.want)
+		}
 	}
 }

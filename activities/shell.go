@@ -13,12 +13,11 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
-	"unicode"
-	"unicode/utf8"
+
+	"github.com/squall-automation/squall/pyfmt"
 )
 
 // st2's exit codes that map to statuses (PROC_EXIT_CODE_TO_LIVEACTION_STATUS_MAP
@@ -298,137 +297,35 @@ func positionalArg(v any) string {
 	}
 }
 
-// pythonStr renders a JSON-decoded value as Python's str() renders the
-// equivalent Python value; st2 builds named script arguments with str().
-func pythonStr(v any) string {
-	if s, ok := v.(string); ok {
-		return s
-	}
-	var b strings.Builder
-	writePythonRepr(&b, v)
-	return b.String()
-}
+// pythonStr is Python's str() of a JSON-decoded parameter value, which st2
+// applies to named script arguments, HTTP parameters and environment values.
+// JSON does not tell 3 from 3.0, and action parameters declared "integer"
+// arrive as whole float64s, so whole numbers below 1e16 print as integers
+// (as Python's int would); other floats follow Python's repr.
+func pythonStr(v any) string { return pyfmt.Str(wholeFloatsAsInts(v)) }
 
-func writePythonRepr(b *strings.Builder, v any) {
+// wholeFloatsAsInts returns v with its whole float64s below 1e16 (exact in
+// an int64) replaced by int64s; containers are copied, not changed.
+func wholeFloatsAsInts(v any) any {
 	switch x := v.(type) {
-	case nil:
-		b.WriteString("None")
-	case bool:
-		if x {
-			b.WriteString("True")
-		} else {
-			b.WriteString("False")
-		}
-	case string:
-		writePythonStringRepr(b, x)
-	case json.Number:
-		b.WriteString(x.String())
 	case float64:
-		b.WriteString(pythonFloat(x))
+		if x == math.Trunc(x) && math.Abs(x) < 1e16 {
+			return int64(x)
+		}
 	case float32:
-		b.WriteString(pythonFloat(float64(x)))
-	case int:
-		b.WriteString(strconv.Itoa(x))
-	case int64:
-		b.WriteString(strconv.FormatInt(x, 10))
+		return wholeFloatsAsInts(float64(x))
 	case []any:
-		b.WriteByte('[')
+		out := make([]any, len(x))
 		for i, e := range x {
-			if i > 0 {
-				b.WriteString(", ")
-			}
-			writePythonRepr(b, e)
+			out[i] = wholeFloatsAsInts(e)
 		}
-		b.WriteByte(']')
-	case []string:
-		b.WriteByte('[')
-		for i, e := range x {
-			if i > 0 {
-				b.WriteString(", ")
-			}
-			writePythonStringRepr(b, e)
-		}
-		b.WriteByte(']')
+		return out
 	case map[string]any:
-		keys := make([]string, 0, len(x))
-		for k := range x {
-			keys = append(keys, k)
+		out := make(map[string]any, len(x))
+		for k, e := range x {
+			out[k] = wholeFloatsAsInts(e)
 		}
-		sort.Strings(keys)
-		b.WriteByte('{')
-		for i, k := range keys {
-			if i > 0 {
-				b.WriteString(", ")
-			}
-			writePythonStringRepr(b, k)
-			b.WriteString(": ")
-			writePythonRepr(b, x[k])
-		}
-		b.WriteByte('}')
-	default:
-		fmt.Fprint(b, x)
+		return out
 	}
-}
-
-// pythonFloat: JSON does not tell 3 from 3.0, and action parameters declared
-// "integer" arrive as whole numbers, so whole numbers print as integers;
-// the rest follow Python's repr (fixed notation for exponents -4..15).
-func pythonFloat(f float64) string {
-	switch {
-	case math.IsInf(f, 1):
-		return "inf"
-	case math.IsInf(f, -1):
-		return "-inf"
-	case math.IsNaN(f):
-		return "nan"
-	case f == math.Trunc(f) && math.Abs(f) < 1e16:
-		return strconv.FormatFloat(f, 'f', 0, 64)
-	}
-	exp := int(math.Floor(math.Log10(math.Abs(f))))
-	if exp >= -4 && exp < 16 {
-		return strconv.FormatFloat(f, 'f', -1, 64)
-	}
-	return strconv.FormatFloat(f, 'e', -1, 64) // Go's 'e' already has Python's two-digit exponent
-}
-
-// writePythonStringRepr quotes s as Python's repr() does.
-func writePythonStringRepr(b *strings.Builder, s string) {
-	quote := byte('\'')
-	if strings.ContainsRune(s, '\'') && !strings.ContainsRune(s, '"') {
-		quote = '"'
-	}
-	b.WriteByte(quote)
-	for i := 0; i < len(s); {
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			fmt.Fprintf(b, `\x%02x`, s[i])
-			i++
-			continue
-		}
-		i += size
-		switch {
-		case r == '\\':
-			b.WriteString(`\\`)
-		case r == rune(quote):
-			b.WriteByte('\\')
-			b.WriteByte(quote)
-		case r == '\n':
-			b.WriteString(`\n`)
-		case r == '\r':
-			b.WriteString(`\r`)
-		case r == '\t':
-			b.WriteString(`\t`)
-		case r < 0x20 || r == 0x7f:
-			fmt.Fprintf(b, `\x%02x`, r)
-		case r < 0x80 || unicode.IsPrint(r):
-			b.WriteRune(r)
-		case r <= 0xff:
-			fmt.Fprintf(b, `\x%02x`, r)
-		case r <= 0xffff:
-			fmt.Fprintf(b, `\u%04x`, r)
-		default:
-			fmt.Fprintf(b, `\U%08x`, r)
-		}
-	}
-	b.WriteByte(quote)
+	return v
 }

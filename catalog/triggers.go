@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/squall-automation/squall/pack"
+	"github.com/squall-automation/squall/pyfmt"
 	"github.com/squall-automation/squall/rules"
 	"github.com/squall-automation/squall/trigger"
 )
@@ -64,7 +65,14 @@ func typePack(typeRef string) string {
 // triggerUID is st2's TriggerDB uid: "trigger:<pack>:<name>:" plus the MD5
 // of the parameters as Python's json.dumps(sort_keys=True) writes them.
 func triggerUID(packRef, name string, params map[string]any) string {
-	sum := md5.Sum([]byte(pyJSON(emptyMap(params))))
+	doc, err := pyfmt.JSON(emptyMap(params), pyfmt.JSONOptions{})
+	if err != nil {
+		// Unreachable: parameters come from JSON (the database, or a rule
+		// that TriggerKey encoded already). Hash something deterministic
+		// rather than fail a listing over a uid.
+		doc = fmt.Sprint(params)
+	}
+	sum := md5.Sum([]byte(doc))
 	return "trigger:" + packRef + ":" + name + ":" + hex.EncodeToString(sum[:])
 }
 

@@ -10,6 +10,8 @@ import (
 
 	"github.com/nikolalohinski/gonja/v2/exec"
 	"gopkg.in/yaml.v3"
+
+	"github.com/squall-automation/squall/pyfmt"
 )
 
 // st2Filters are StackStorm's custom Jinja filters
@@ -73,16 +75,20 @@ func filterToJSONString(_ *exec.Evaluator, in *exec.Value, params *exec.VarArgs)
 	); err != nil {
 		return fail(err)
 	}
-	ind := -1
+	// st2 passes separators=(',', ': ') to json.dumps; keys are always sorted
+	// here because Go maps have no insertion order to preserve.
+	opts := pyfmt.JSONOptions{ItemSep: ",", KeySep: ": "}
 	if !indent.IsNil() {
 		if !indent.IsInteger() {
 			return failf("indent must be an integer, got %s", indent.String())
 		}
-		ind = indent.Integer()
+		// A negative indent has always written one line here (Python would
+		// break lines without indenting); kept as it is.
+		if ind := indent.Integer(); ind >= 0 {
+			opts.Indent = &ind
+		}
 	}
-	// st2 passes separators=(',', ': ') to json.dumps; keys are always sorted
-	// here because Go maps have no insertion order to preserve.
-	out, err := pyJSON(plain(in), ind, ",", ": ")
+	out, err := pyfmt.JSON(plain(in), opts)
 	if err != nil {
 		return fail(err)
 	}
@@ -96,7 +102,7 @@ func filterToComplex(_ *exec.Evaluator, in *exec.Value, params *exec.VarArgs) *e
 	if err := params.Take(); err != nil {
 		return fail(err)
 	}
-	out, err := pyJSON(plain(in), -1, ", ", ": ")
+	out, err := pyfmt.JSON(plain(in), pyfmt.JSONOptions{})
 	if err != nil {
 		return fail(err)
 	}
@@ -177,7 +183,7 @@ func filterJSONEscape(_ *exec.Evaluator, in *exec.Value, params *exec.VarArgs) *
 	if err := params.Take(); err != nil {
 		return fail(err)
 	}
-	out, err := pyJSON(plain(in), -1, ", ", ": ")
+	out, err := pyfmt.JSON(plain(in), pyfmt.JSONOptions{})
 	if err != nil {
 		return fail(err)
 	}
@@ -234,7 +240,7 @@ func humanTime(in *exec.Value) (string, error) {
 			return "0s", nil
 		}
 		if f > 0 && f < 1 {
-			return fmt.Sprintf("%sμs", formatPyFloat(f)), nil
+			return fmt.Sprintf("%sμs", pyfmt.Float(f)), nil
 		}
 		if math.IsNaN(f) || math.IsInf(f, 0) {
 			return "", fmt.Errorf("seconds must be finite, got %v", f)
