@@ -95,7 +95,26 @@ var (
 const schemaCacheMax = 16384
 
 func compileSchema(spec map[string]any) (*jsonschema.Schema, error) {
-	key, err := json.Marshal(schemaFor(spec))
+	return compileConverted(schemaFor(spec))
+}
+
+// CompileSchema compiles a JSON schema as StackStorm packs write them —
+// draft 4, with draft 3's boolean `required` on properties here and there —
+// such as a trigger type's payload_schema or parameters_schema. Compiled
+// schemas are cached by content.
+func CompileSchema(schema map[string]any) (*jsonschema.Schema, error) {
+	cp := make(map[string]any, len(schema))
+	for k, v := range schema {
+		cp[k] = v
+	}
+	if _, isBool := cp["required"].(bool); isBool {
+		delete(cp, "required") // draft 3's form at the top means nothing here
+	}
+	return compileConverted(convertRequired(cp))
+}
+
+func compileConverted(schema map[string]any) (*jsonschema.Schema, error) {
+	key, err := json.Marshal(schema)
 	if err != nil {
 		return nil, fmt.Errorf("schema is not valid JSON: %v", err)
 	}

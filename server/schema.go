@@ -7,13 +7,13 @@ import (
 	"fmt"
 	"sort"
 	"strings"
-	"sync"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	"golang.org/x/text/language"
 	"golang.org/x/text/message"
 
 	"github.com/squall-automation/squall/catalog"
+	"github.com/squall-automation/squall/param"
 )
 
 // Trigger types carry JSON schemas for their payload and their parameters,
@@ -21,80 +21,13 @@ import (
 // on properties here and there; st2 validates events and rule triggers
 // against them and so does Squall.
 
-// compiledSchemas caches compiled schemas by their JSON; there are as many
-// as there are registered trigger types.
-var compiledSchemas sync.Map // string -> *jsonschema.Schema
-
-func compileTriggerSchema(schema map[string]any) (*jsonschema.Schema, error) {
-	key, err := json.Marshal(draft4Required(schema))
-	if err != nil {
-		return nil, fmt.Errorf("schema is not JSON: %w", err)
-	}
-	if s, ok := compiledSchemas.Load(string(key)); ok {
-		return s.(*jsonschema.Schema), nil
-	}
-	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(key))
-	if err != nil {
-		return nil, fmt.Errorf("schema is not JSON: %w", err)
-	}
-	c := jsonschema.NewCompiler()
-	c.DefaultDraft(jsonschema.Draft4)
-	if err := c.AddResource("schema.json", doc); err != nil {
-		return nil, err
-	}
-	s, err := c.Compile("schema.json")
-	if err != nil {
-		return nil, err
-	}
-	compiledSchemas.Store(string(key), s)
-	return s, nil
-}
-
-// draft4Required returns a copy of schema where draft 3's boolean
-// `required` on a property becomes the parent's `required` list.
-func draft4Required(schema map[string]any) map[string]any {
-	out := make(map[string]any, len(schema))
-	for k, v := range schema {
-		out[k] = v
-	}
-	if _, isBool := out["required"].(bool); isBool {
-		delete(out, "required")
-	}
-	if props, ok := schema["properties"].(map[string]any); ok {
-		var required []any
-		if l, ok := schema["required"].([]any); ok {
-			required = append(required, l...)
-		}
-		np := make(map[string]any, len(props))
-		for name, p := range props {
-			ps, ok := p.(map[string]any)
-			if !ok {
-				np[name] = p
-				continue
-			}
-			if r, _ := ps["required"].(bool); r {
-				required = append(required, name)
-			}
-			np[name] = draft4Required(ps)
-		}
-		out["properties"] = np
-		if len(required) > 0 {
-			out["required"] = required
-		}
-	}
-	if items, ok := schema["items"].(map[string]any); ok {
-		out["items"] = draft4Required(items)
-	}
-	return out
-}
-
 // validateAgainst checks v against schema and returns the problems in one
 // line ("at body.x: ..."); a nil or empty schema accepts anything.
 func validateAgainst(schema map[string]any, v any) (string, error) {
 	if len(schema) == 0 {
 		return "", nil
 	}
-	s, err := compileTriggerSchema(schema)
+	s, err := param.CompileSchema(schema)
 	if err != nil {
 		return "", err
 	}
