@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 	"gopkg.in/yaml.v3"
@@ -189,37 +188,11 @@ func readDocFile(path string) (map[string]any, error) {
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		return nil, fmt.Errorf("parse %s: %w", path, err)
 	}
-	m, ok := jsonShaped(doc).(map[string]any)
+	m, ok := rules.PlainData(doc).(map[string]any)
 	if !ok {
 		return nil, fmt.Errorf("%s: must hold a mapping (a rule document)", path)
 	}
 	return m, nil
-}
-
-// jsonShaped turns YAML-decoded data into what the same document sent as
-// JSON would be: string keys, timestamps as RFC 3339 strings.
-func jsonShaped(v any) any {
-	switch x := v.(type) {
-	case map[string]any:
-		for k, e := range x {
-			x[k] = jsonShaped(e)
-		}
-		return x
-	case map[any]any:
-		out := make(map[string]any, len(x))
-		for k, e := range x {
-			out[fmt.Sprint(k)] = jsonShaped(e)
-		}
-		return out
-	case []any:
-		for i := range x {
-			x[i] = jsonShaped(x[i])
-		}
-		return x
-	case time.Time:
-		return x.Format(time.RFC3339Nano)
-	}
-	return v
 }
 
 // ruleFromDoc reads a rule document (a file or the API's JSON) into the

@@ -29,9 +29,9 @@ func ReadTriggerInstance(data []byte) (map[string]any, error) {
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		return nil, fmt.Errorf("trigger instance: %w", err)
 	}
-	m, ok := plainData(doc).(map[string]any)
+	m, ok := PlainData(doc).(map[string]any)
 	if !ok {
-		return nil, fmt.Errorf("trigger instance: must be a mapping with trigger and payload, not %s", pyType(plainData(doc)))
+		return nil, fmt.Errorf("trigger instance: must be a mapping with trigger and payload, not %s", pyType(PlainData(doc)))
 	}
 	if _, _, err := triggerInstanceParts(m); err != nil {
 		return nil, err
@@ -91,25 +91,26 @@ func Test(rule pack.Rule, triggerInstance map[string]any) (Result, error) {
 	return res, nil
 }
 
-// plainData turns YAML-decoded data into JSON-shaped data: mappings with
+// PlainData turns YAML-decoded data into JSON-shaped data: mappings with
 // non-string keys get string keys and timestamps become RFC 3339 strings,
-// as the payload would be after a trip through st2's JSON API.
-func plainData(v any) any {
+// as the payload would be after a trip through st2's JSON API. It changes
+// maps and slices in place.
+func PlainData(v any) any {
 	switch x := v.(type) {
 	case map[string]any:
 		for k, e := range x {
-			x[k] = plainData(e)
+			x[k] = PlainData(e)
 		}
 		return x
 	case map[any]any:
 		out := make(map[string]any, len(x))
 		for k, e := range x {
-			out[fmt.Sprint(k)] = plainData(e)
+			out[fmt.Sprint(k)] = PlainData(e)
 		}
 		return out
 	case []any:
 		for i := range x {
-			x[i] = plainData(x[i])
+			x[i] = PlainData(x[i])
 		}
 		return x
 	case time.Time:
