@@ -14,6 +14,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/squall-automation/squall/catalog"
 	"github.com/squall-automation/squall/execution"
 	"github.com/squall-automation/squall/rules"
@@ -33,6 +35,10 @@ type Store interface {
 type Executions interface {
 	Run(ctx context.Context, req execution.RunRequest) (*execution.Execution, error)
 }
+
+// maxConcurrentEnforcements bounds the workflow starts one trigger
+// instance makes at once.
+const maxConcurrentEnforcements = 8
 
 // Engine enforces rules. Safe for concurrent use.
 type Engine struct {
@@ -115,30 +121,51 @@ func (e *Engine) ProcessTriggerInstance(ctx context.Context, in workflows.Trigge
 		byRef[rec.Ref] = rec
 	}
 	extra := map[string]any{"trigger_instance": map[string]any{"id": in.ID}}
-	for _, m := range rules.NewIndex(compiled).Match(in.TriggerType, in.TriggerParams, in.Payload, extra) {
+	matches := rules.NewIndex(compiled).Match(in.TriggerType, in.TriggerParams, in.Payload, extra)
+	// Enforce the matches concurrently: each starts a workflow, and an
+	// event matching ten rules should not wait for ten starts in a row.
+	// Outcomes are collected per match and reported in match order.
+	type outcome struct {
+		execID, reason string
+		evalErr        bool
+	}
+	outcomes := make([]outcome, len(matches))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(maxConcurrentEnforcements)
+	for i, m := range matches {
 		rec := byRef[m.Rule.Ref]
-		if m.Err != nil {
-			reason := fmt.Sprintf("failed to evaluate criteria: %v", m.Err)
-			if _, _, err := e.Store.RecordEnforcement(ctx, e.enforcement(rec, in.ID, "", reason)); err != nil {
-				return res, err
+		g.Go(func() error {
+			if m.Err != nil {
+				reason := fmt.Sprintf("failed to evaluate criteria: %v", m.Err)
+				outcomes[i] = outcome{reason: reason, evalErr: true}
+				_, _, err := e.Store.RecordEnforcement(gctx, e.enforcement(rec, in.ID, "", reason))
+				return err
 			}
-			res.Failed = append(res.Failed, rec.Ref)
+			execID, reason, err := e.enforce(gctx, in, m.Rule, rec)
+			if err != nil {
+				return err
+			}
+			outcomes[i] = outcome{execID: execID, reason: reason}
+			_, _, err = e.Store.RecordEnforcement(gctx, e.enforcement(rec, in.ID, execID, reason))
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return res, err
+	}
+	for i, m := range matches {
+		o := outcomes[i]
+		if !o.evalErr {
+			res.Matched = append(res.Matched, m.Rule.Ref)
+		}
+		if o.reason != "" {
+			if !o.evalErr {
+				log.Warn("rule enforcement failed", "rule", m.Rule.Ref, "reason", o.reason)
+			}
+			res.Failed = append(res.Failed, m.Rule.Ref)
 			continue
 		}
-		res.Matched = append(res.Matched, rec.Ref)
-		execID, reason, err := e.enforce(ctx, in, m.Rule, rec)
-		if err != nil {
-			return res, err
-		}
-		if _, _, err := e.Store.RecordEnforcement(ctx, e.enforcement(rec, in.ID, execID, reason)); err != nil {
-			return res, err
-		}
-		if reason != "" {
-			log.Warn("rule enforcement failed", "rule", rec.Ref, "reason", reason)
-			res.Failed = append(res.Failed, rec.Ref)
-			continue
-		}
-		res.Executions = append(res.Executions, execID)
+		res.Executions = append(res.Executions, o.execID)
 	}
 	return res, e.finish(ctx, in.ID, catalog.TriggerInstanceProcessed)
 }
