@@ -2,17 +2,16 @@ package activities
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
-	"runtime"
-	"syscall"
 	"time"
 	"unicode/utf8"
 
 	"go.temporal.io/sdk/activity"
+
+	"github.com/squall-automation/squall/procgroup"
 )
 
 const (
@@ -28,8 +27,6 @@ const (
 	// process exited: background children that keep the pipes open (a
 	// daemon started with "&") must not keep the execution running.
 	drainGrace = 2 * time.Second
-	// groupPollInterval is how often a terminating process group is checked.
-	groupPollInterval = 50 * time.Millisecond
 )
 
 // procSpec describes one action process.
@@ -119,38 +116,11 @@ func (r *Runners) runProcess(ctx context.Context, req RunRequest, spec procSpec)
 		cmd.ExtraFiles = []*os.File{resW}
 	}
 
-	// Setpgid: the action and everything it spawns share one process group,
-	// so a timeout or cancellation can kill all of it, not just the shell.
-	// Pdeathsig: if the worker dies, the kernel kills the action instead of
-	// leaving an orphan running unsupervised. (The kernel clears it when the
-	// child executes a setuid binary such as sudo.) It reaches the main
-	// process only: descendants of an action whose worker crashed (SIGKILL,
-	// OOM) outlive it; a graceful shutdown cancels the activity, which kills
-	// the whole group.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-
-	started := make(chan error, 1)
-	exited := make(chan error, 1)
-	go func() {
-		// Pdeathsig fires when the *thread* that forked the child exits, not
-		// the process. Go may retire an OS thread (e.g. when a goroutine
-		// that locked it returns), which would kill a healthy action. So the
-		// fork happens on a locked thread, and this goroutine keeps it locked
-		// until the child has been reaped: the thread lives exactly as long
-		// as the process. Wait blocks in wait4 and would occupy a thread
-		// anyway, so this costs nothing extra.
-		runtime.LockOSThread()
-		if err := cmd.Start(); err != nil {
-			runtime.UnlockOSThread()
-			started <- err
-			return
-		}
-		started <- nil
-		werr := cmd.Wait()
-		runtime.UnlockOSThread()
-		exited <- werr
-	}()
-	startErr := <-started
+	// procgroup: the action and everything it spawns share one process
+	// group, so a timeout or cancellation can kill all of it, not just the
+	// shell; and if the worker dies, the kernel kills the action instead of
+	// leaving an orphan running unsupervised.
+	group, startErr := procgroup.Start(cmd)
 	// The child has its copies; ours must go, or the readers never see EOF.
 	for _, f := range childEnds {
 		_ = f.Close()
@@ -159,7 +129,6 @@ func (r *Runners) runProcess(ctx context.Context, req RunRequest, spec procSpec)
 	if startErr != nil {
 		return out, startErr
 	}
-	pid := cmd.Process.Pid
 
 	if inW != nil {
 		go func() {
@@ -201,13 +170,13 @@ func (r *Runners) runProcess(ctx context.Context, req RunRequest, spec procSpec)
 	timer := time.NewTimer(spec.timeout)
 	defer timer.Stop()
 	select {
-	case <-exited:
+	case <-group.Exited():
 	case <-timer.C:
 		out.timedOut = true
-		r.killGroup(pid, exited)
+		group.Kill(r.killGrace())
 	case <-ctx.Done():
 		out.stopped = true
-		r.killGroup(pid, exited)
+		group.Kill(r.killGrace())
 	}
 
 	if !waitAll(readers, drainGrace) {
@@ -221,49 +190,11 @@ func (r *Runners) runProcess(ctx context.Context, req RunRequest, spec procSpec)
 		waitAll(readers, time.Minute)
 	}
 
-	ws, _ := cmd.ProcessState.Sys().(syscall.WaitStatus)
-	switch {
-	case ws.Signaled():
-		out.exitCode = -int(ws.Signal())
-	default:
-		out.exitCode = ws.ExitStatus()
-	}
+	out.exitCode = group.ExitCode() // the leader has been reaped on every path here
 	out.stdout, out.stdoutCut = stdout.capture.text()
 	out.stderr, out.stderrCut = stderr.capture.text()
 	out.result = resBuf
 	return out, nil
-}
-
-// killGroup ends the process group led by pid: SIGTERM first, SIGKILL to
-// whatever is left after the grace period, and returns once the leader has
-// been reaped.
-//
-// The group is addressed by the leader's PID even after the leader has been
-// reaped; Linux does not hand out a PID that is still some group's ID, so
-// while members remain the signal cannot reach anyone else.
-func (r *Runners) killGroup(pid int, exited <-chan error) {
-	_ = syscall.Kill(-pid, syscall.SIGTERM)
-	deadline := time.NewTimer(r.killGrace())
-	defer deadline.Stop()
-	poll := time.NewTicker(groupPollInterval)
-	defer poll.Stop()
-	leaderDone := false
-	for {
-		select {
-		case <-exited:
-			leaderDone = true
-		case <-poll.C:
-			if leaderDone && errors.Is(syscall.Kill(-pid, 0), syscall.ESRCH) {
-				return // the whole group is gone
-			}
-		case <-deadline.C:
-			_ = syscall.Kill(-pid, syscall.SIGKILL)
-			if !leaderDone {
-				<-exited
-			}
-			return
-		}
-	}
 }
 
 // waitAll waits for every channel to close, at most d in total.

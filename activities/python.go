@@ -6,10 +6,11 @@ import (
 	"embed"
 	"encoding/json"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/squall-automation/squall/embedfs"
 )
 
 // pythonShim is Squall's stand-in for the parts of StackStorm a Python action
@@ -37,55 +38,12 @@ func (r *Runners) InstallShim() error {
 	}
 	dir := r.ShimDir
 	if dir == "" {
-		// Not a fixed name under /tmp: another local user could plant code
-		// there that every Python action would then import.
-		base, err := os.UserCacheDir()
-		if err == nil {
-			dir = filepath.Join(base, "squall", "python-shim")
-		} else if dir, err = os.MkdirTemp("", "squall-python-shim-"); err != nil {
+		var err error
+		if dir, err = embedfs.DefaultDir("python-shim"); err != nil {
 			return fmt.Errorf("install python shim: %w", err)
 		}
 	}
-	err := fs.WalkDir(pythonShim, shimRoot, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, err := filepath.Rel(shimRoot, path)
-		if err != nil {
-			return err
-		}
-		target := filepath.Join(dir, rel)
-		if d.IsDir() {
-			return os.MkdirAll(target, 0o755)
-		}
-		data, err := pythonShim.ReadFile(path)
-		if err != nil {
-			return err
-		}
-		if cur, err := os.ReadFile(target); err == nil && bytes.Equal(cur, data) {
-			return nil
-		}
-		tmp, err := os.CreateTemp(filepath.Dir(target), ".shim-*")
-		if err != nil {
-			return err
-		}
-		if _, err := tmp.Write(data); err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-			return err
-		}
-		if err := tmp.Chmod(0o644); err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-			return err
-		}
-		if err := tmp.Close(); err != nil {
-			os.Remove(tmp.Name())
-			return err
-		}
-		return os.Rename(tmp.Name(), target)
-	})
-	if err != nil {
+	if err := embedfs.Install(pythonShim, shimRoot, dir); err != nil {
 		return fmt.Errorf("install python shim in %s: %w", dir, err)
 	}
 	r.shimInstalled = dir

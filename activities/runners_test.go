@@ -405,32 +405,3 @@ func TestCapture(t *testing.T) {
 		t.Errorf("runes split: %q", got)
 	}
 }
-
-// TestWorkerDeathKillsAction runs an action in a helper process (this test
-// binary again), kills the helper with SIGKILL as a crashing worker would
-// die, and checks that the action's process died with it (Pdeathsig).
-func TestWorkerDeathKillsAction(t *testing.T) {
-	if pidFile := os.Getenv("SQUALL_TEST_DEATH_HELPER"); pidFile != "" {
-		r, _ := newRunners(t)
-		_, _ = run(t, r, cmdReq(fmt.Sprintf("echo $$ > %s; sleep 100", pidFile), map[string]any{"timeout": 100}))
-		t.Fatal("the helper's action finished; it should have been killed with the helper")
-		return
-	}
-	t.Parallel()
-	pidFile := filepath.Join(t.TempDir(), "pid")
-	helper := exec.Command(os.Args[0], "-test.run=^TestWorkerDeathKillsAction$", "-test.count=1")
-	helper.Env = append(os.Environ(), "SQUALL_TEST_DEATH_HELPER="+pidFile)
-	if err := helper.Start(); err != nil {
-		t.Fatal(err)
-	}
-	pids := readPids(t, pidFile, 1)
-	// Let the helper's runtime shuffle goroutines across threads for a
-	// moment: the action must not die while its worker lives.
-	time.Sleep(300 * time.Millisecond)
-	if _, err := os.Stat(fmt.Sprintf("/proc/%d", pids[0])); err != nil {
-		t.Fatalf("action died while the worker was alive: %v", err)
-	}
-	_ = helper.Process.Kill()
-	_ = helper.Wait()
-	pidsGone(t, pids)
-}

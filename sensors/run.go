@@ -138,14 +138,14 @@ func (r *run) runProcess(ctx context.Context) (int, error) {
 		return 0, fmt.Errorf("start %s: %w", path, err)
 	}
 	defer p.closePipes()
-	log := r.log.With("pid", p.pid)
+	log := r.log.With("pid", p.Pid)
 	r.log = log
 	log.Info("sensor process started", "command", path)
 
 	spawnDone := make(chan struct{})
 	go func() {
 		defer close(spawnDone)
-		r.spawned(ctx, p.pid, strings.Join(append([]string{path}, args...), " "))
+		r.spawned(ctx, p.Pid, strings.Join(append([]string{path}, args...), " "))
 	}()
 
 	s := &session{r: r, w: p.stdin}
@@ -177,23 +177,23 @@ func (r *run) runProcess(ctx context.Context) (int, error) {
 	}
 	if initErr != nil {
 		// Without its triggers the sensor would run blind; start over.
-		p.kill(r.killGrace())
+		p.Kill(r.killGrace())
 		<-spawnDone
-		r.exited(ctx, p.exitCode())
+		r.exited(ctx, p.ExitCode())
 		return 0, fmt.Errorf("start the sensor: %w", initErr)
 	}
 	defer stopWatch()
 
 	select {
-	case <-p.exited:
+	case <-p.Exited():
 	case <-ctx.Done():
 		log.Info("stopping the sensor", "reason", context.Cause(ctx))
-		p.kill(r.killGrace())
+		p.Kill(r.killGrace())
 	}
 	// Finish reading what it wrote; then cut off whatever still holds the
 	// pipes open so the readers return.
 	waitOrClose(drainGrace, p, served, stderrDone)
-	code := p.exitCode()
+	code := p.ExitCode()
 	log.Info("sensor process exited", "exit_code", code)
 	<-spawnDone
 	r.exited(ctx, code)
