@@ -14,7 +14,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/spf13/cobra"
 	"go.temporal.io/sdk/client"
@@ -187,12 +186,12 @@ func runRoles(cmd *cobra.Command, r roles) error {
 		}
 		if cfg.TemporalPostgres {
 			// Same Postgres server as Squall's own database, separate databases.
-			pc, err := pgconn.ParseConfig(cfg.DatabaseURL)
+			pg, err := temporalPostgres(cfg.DatabaseURL)
 			if err != nil {
-				return fmt.Errorf("temporal_postgres: parse database_url: %w", err)
+				return fmt.Errorf("temporal_postgres: database_url: %w", err)
 			}
 			dsOpts.DataDir = ""
-			dsOpts.Postgres = &devserver.PostgresOptions{Host: pc.Host, Port: int(pc.Port), User: pc.User, Password: pc.Password}
+			dsOpts.Postgres = pg
 		}
 		srv, err := devserver.Start(ctx, dsOpts)
 		if err != nil {

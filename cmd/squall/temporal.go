@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/spf13/cobra"
 	"go.temporal.io/api/operatorservice/v1"
 	"go.temporal.io/api/serviceerror"
@@ -86,8 +87,19 @@ func keys[V any](m map[string]V) []string {
 	return out
 }
 
+// temporalPostgres turns a Postgres URL into the embedded server's Postgres
+// options: the same server, Temporal's own databases (temporal and
+// temporal_visibility, created when missing).
+func temporalPostgres(dbURL string) (*devserver.PostgresOptions, error) {
+	pc, err := pgconn.ParseConfig(dbURL)
+	if err != nil {
+		return nil, fmt.Errorf("parse Postgres URL: %w", err)
+	}
+	return &devserver.PostgresOptions{Host: pc.Host, Port: int(pc.Port), User: pc.User, Password: pc.Password}, nil
+}
+
 func temporalCmd() *cobra.Command {
-	var dataDir, namespace, ip string
+	var dataDir, namespace, ip, postgresURL string
 	var port, uiPort int
 	cmd := &cobra.Command{
 		Use:   "temporal",
@@ -98,15 +110,25 @@ func temporalCmd() *cobra.Command {
 			defer stop()
 			cfg := config.Defaults()
 			log := newLogger(cfg, os.Stderr)
-			var dir string
-			if dataDir != "" {
-				dir = filepath.Join(dataDir, "temporal")
-			}
-			srv, err := devserver.Start(ctx, devserver.Options{
-				DataDir: dir, FrontendIP: ip, FrontendPort: port, UIPort: uiPort,
+			opts := devserver.Options{
+				FrontendIP: ip, FrontendPort: port, UIPort: uiPort,
 				Namespaces: []string{namespace}, Retention: cfg.TemporalRetention,
 				SearchAttributes: workflows.SearchAttributes(), Logger: log,
-			})
+			}
+			if postgresURL == "" {
+				postgresURL = os.Getenv("SQUALL_TEMPORAL_POSTGRES_URL")
+			}
+			switch {
+			case postgresURL != "":
+				pg, err := temporalPostgres(postgresURL)
+				if err != nil {
+					return err
+				}
+				opts.Postgres = pg
+			case dataDir != "":
+				opts.DataDir = filepath.Join(dataDir, "temporal")
+			}
+			srv, err := devserver.Start(ctx, opts)
 			if err != nil {
 				return err
 			}
@@ -120,7 +142,8 @@ func temporalCmd() *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&dataDir, "data-dir", ".squall", "state directory; empty keeps history in memory")
+	cmd.Flags().StringVar(&dataDir, "data-dir", ".squall", "state directory for SQLite; empty keeps history in memory")
+	cmd.Flags().StringVar(&postgresURL, "postgres-url", "", "store state in this Postgres instead of SQLite (databases temporal, temporal_visibility); env SQUALL_TEMPORAL_POSTGRES_URL")
 	cmd.Flags().StringVar(&namespace, "namespace", "squall", "namespace to create")
 	cmd.Flags().StringVar(&ip, "ip", "127.0.0.1", "frontend IP")
 	cmd.Flags().IntVar(&port, "port", 7233, "frontend port")
