@@ -73,6 +73,13 @@ type Config struct {
 	RunnerMaxAttempts      int32         `mapstructure:"runner_max_attempts"`
 	RunnerHeartbeatTimeout time.Duration `mapstructure:"runner_heartbeat_timeout"`
 
+	// IngestBatchWindow is how long ingest gathers events that need rule
+	// processing before making them durable with one Temporal workflow
+	// start (group commit); 0 starts one workflow per event.
+	// IngestBatchMax caps the events of one batch.
+	IngestBatchWindow time.Duration `mapstructure:"ingest_batch_window"`
+	IngestBatchMax    int           `mapstructure:"ingest_batch_max"`
+
 	LogLevel  string `mapstructure:"log_level"`
 	LogFormat string `mapstructure:"log_format"` // text | json
 }
@@ -97,6 +104,8 @@ func Defaults() Config {
 		MaxConcurrentActions:   200,
 		RunnerMaxAttempts:      3,
 		RunnerHeartbeatTimeout: 10 * time.Second,
+		IngestBatchWindow:      5 * time.Millisecond,
+		IngestBatchMax:         200,
 		LogLevel:               "info",
 		LogFormat:              "text",
 	}
@@ -146,6 +155,12 @@ func (c *Config) Validate() error {
 	}
 	if c.RunnerHeartbeatTimeout < time.Second {
 		bad("runner_heartbeat_timeout", "must be at least 1s, got %s", c.RunnerHeartbeatTimeout)
+	}
+	if c.IngestBatchWindow < 0 || c.IngestBatchWindow > time.Second {
+		bad("ingest_batch_window", "must be between 0 and 1s, got %s", c.IngestBatchWindow)
+	}
+	if c.IngestBatchMax <= 0 {
+		bad("ingest_batch_max", "must be positive, got %d", c.IngestBatchMax)
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":

@@ -52,6 +52,8 @@ func Register(r worker.Registry, opts Options) {
 	r.RegisterWorkflowWithOptions(workflows.Execution, workflow.RegisterOptions{Name: workflows.ExecutionWorkflow})
 	r.RegisterActivityWithOptions(opts.Runners.Run, activity.RegisterOptions{Name: workflows.RunActivity})
 	r.RegisterWorkflowWithOptions(workflows.TriggerInstance, workflow.RegisterOptions{Name: workflows.TriggerInstanceWorkflow})
+	r.RegisterWorkflowWithOptions(workflows.TriggerInstanceBatch, workflow.RegisterOptions{Name: workflows.TriggerInstanceBatchWorkflow})
 	r.RegisterActivityWithOptions(opts.Engine.ProcessTriggerInstance, activity.RegisterOptions{Name: workflows.ProcessTriggerInstanceActivity})
+	r.RegisterActivityWithOptions(workflows.ProcessEach(opts.Engine.ProcessTriggerInstance), activity.RegisterOptions{Name: workflows.ProcessTriggerInstancesActivity})
 	r.RegisterActivityWithOptions(opts.Events.EmitExecutionEvents, activity.RegisterOptions{Name: workflows.EmitExecutionEventsActivity})
 }

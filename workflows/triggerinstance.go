@@ -1,10 +1,14 @@
 package workflows
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
+	"sync"
 	"time"
 
+	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 )
@@ -18,6 +22,14 @@ const (
 	// TriggerInstanceIDPrefix starts the workflow ID of a trigger instance
 	// ("ti-<trigger instance id>"), keeping them apart from execution IDs.
 	TriggerInstanceIDPrefix = "ti-"
+	// TriggerInstanceBatchWorkflow is the registered name of TriggerInstanceBatch.
+	TriggerInstanceBatchWorkflow = "squall.TriggerInstanceBatch"
+	// TriggerInstanceBatchIDPrefix starts the workflow ID of a batch
+	// ("tib-<random id>"); the trigger instances it holds have their own IDs.
+	TriggerInstanceBatchIDPrefix = "tib-"
+	// ProcessTriggerInstancesActivity runs ProcessTriggerInstance for each
+	// event of a batch.
+	ProcessTriggerInstancesActivity = "squall.ProcessTriggerInstances"
 )
 
 // TriggerInstanceInput is one event, as accepted by ingest (webhook, sensor,
@@ -75,7 +87,15 @@ func TriggerInstance(ctx workflow.Context, in TriggerInstanceInput) (TriggerInst
 		// Timer firings carry st2's timer payload.
 		in.Payload = map[string]any{"executed_at": in.OccurredAt.UTC().Format(time.RFC3339Nano), "schedule": nil}
 	}
-	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+	var res TriggerInstanceResult
+	err := workflow.ExecuteActivity(processOptions(ctx), ProcessTriggerInstanceActivity, in).Get(ctx, &res)
+	return res, err
+}
+
+// processOptions are the options of ProcessTriggerInstance, the same for a
+// lone trigger instance and for each one of a batch.
+func processOptions(ctx workflow.Context) workflow.Context {
+	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: time.Minute,
 		RetryPolicy: &temporal.RetryPolicy{
 			InitialInterval:    200 * time.Millisecond,
@@ -85,7 +105,134 @@ func TriggerInstance(ctx workflow.Context, in TriggerInstanceInput) (TriggerInst
 			// Postgres or a rule's action coming back is waited for.
 		},
 	})
-	var res TriggerInstanceResult
-	err := workflow.ExecuteActivity(actx, ProcessTriggerInstanceActivity, in).Get(ctx, &res)
-	return res, err
+}
+
+// TriggerInstanceBatchInput is a group of events ingest made durable with
+// one workflow start (group commit). Each carries its own trigger instance
+// ID, so processing one is exactly what a lone TriggerInstance does.
+type TriggerInstanceBatchInput struct {
+	Events []TriggerInstanceInput `json:"events"`
+}
+
+// TriggerInstanceBatchResult counts what the rules engine did for a batch;
+// per-event detail lives in Postgres (trigger instances, enforcements) and
+// is left out to keep the workflow's history small.
+type TriggerInstanceBatchResult struct {
+	Events     int `json:"events"`
+	Matched    int `json:"matched_rules"`
+	Executions int `json:"executions"`
+	Failed     int `json:"failed_rules"`
+}
+
+// ProcessTriggerInstancesResult is what one ProcessTriggerInstances
+// attempt did: counts for the events it processed, and the IDs of those
+// whose processing failed and must be tried again.
+type ProcessTriggerInstancesResult struct {
+	Processed  int      `json:"processed"`
+	Matched    int      `json:"matched_rules"`
+	Executions int      `json:"executions"`
+	Failed     int      `json:"failed_rules"`
+	Retry      []string `json:"retry,omitempty"`
+}
+
+// TriggerInstanceBatch processes a batch of events with ProcessTriggerInstances,
+// one activity that runs the rules engine's ProcessTriggerInstance for each
+// event, exactly as TriggerInstance does for one: a workflow history of a
+// few events per batch rather than per event keeps Temporal's cost of an
+// event small. Events whose processing failed are tried again, on their
+// own, with TriggerInstance's backoff, until every event is processed. An
+// event's execution IDs derive from its trigger instance ID and the rule,
+// so an event processed again, or also in another batch (a redelivery),
+// never fires a rule twice.
+func TriggerInstanceBatch(ctx workflow.Context, in TriggerInstanceBatchInput) (TriggerInstanceBatchResult, error) {
+	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		// A batch is bounded in size, not in time: Postgres may be slow. The
+		// heartbeat (one per event done) is what notices a lost worker.
+		StartToCloseTimeout: 10 * time.Minute,
+		HeartbeatTimeout:    15 * time.Second,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval:    200 * time.Millisecond,
+			BackoffCoefficient: 2,
+			MaximumInterval:    30 * time.Second,
+			// No MaximumAttempts: an acknowledged event is never dropped.
+		},
+	})
+	res := TriggerInstanceBatchResult{Events: len(in.Events)}
+	pending := in.Events
+	backoff := 200 * time.Millisecond
+	for len(pending) > 0 {
+		var r ProcessTriggerInstancesResult
+		if err := workflow.ExecuteActivity(actx, ProcessTriggerInstancesActivity, pending).Get(ctx, &r); err != nil {
+			return res, fmt.Errorf("process %d trigger instances: %w", len(pending), err)
+		}
+		res.Matched += r.Matched
+		res.Executions += r.Executions
+		res.Failed += r.Failed
+		if len(r.Retry) == 0 {
+			break
+		}
+		retry := make(map[string]bool, len(r.Retry))
+		for _, id := range r.Retry {
+			retry[id] = true
+		}
+		var next []TriggerInstanceInput
+		for _, ev := range pending {
+			if retry[ev.ID] {
+				next = append(next, ev)
+			}
+		}
+		pending = next
+		if err := workflow.Sleep(ctx, backoff); err != nil {
+			return res, err
+		}
+		backoff = min(2*backoff, 30*time.Second)
+	}
+	return res, nil
+}
+
+// processEachConcurrency bounds the events of one batch processed at once;
+// each makes a few Postgres round trips and, per match, a workflow start.
+const processEachConcurrency = 16
+
+// ProcessEach turns the rules engine's ProcessTriggerInstance into the
+// ProcessTriggerInstances activity of a batch: every event is processed,
+// concurrently, and one failing is reported for retry rather than failing
+// the others. It heartbeats as events finish, so a lost worker is noticed
+// within the heartbeat timeout, not the batch's.
+func ProcessEach(process func(context.Context, TriggerInstanceInput) (TriggerInstanceResult, error)) func(context.Context, []TriggerInstanceInput) (ProcessTriggerInstancesResult, error) {
+	return func(ctx context.Context, evs []TriggerInstanceInput) (ProcessTriggerInstancesResult, error) {
+		var (
+			mu  sync.Mutex
+			out ProcessTriggerInstancesResult
+			wg  sync.WaitGroup
+		)
+		sem := make(chan struct{}, processEachConcurrency)
+		for _, ev := range evs {
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				wg.Wait()
+				return out, ctx.Err()
+			}
+			wg.Go(func() {
+				defer func() { <-sem }()
+				r, err := process(ctx, ev)
+				mu.Lock()
+				defer mu.Unlock()
+				if err != nil {
+					out.Retry = append(out.Retry, ev.ID)
+					activity.GetLogger(ctx).Warn("processing a trigger instance failed; it will be tried again",
+						"trigger_instance", ev.ID, "error", err)
+				} else {
+					out.Processed++
+					out.Matched += len(r.Matched)
+					out.Executions += len(r.Executions)
+					out.Failed += len(r.Failed)
+				}
+				activity.RecordHeartbeat(ctx, out.Processed)
+			})
+		}
+		wg.Wait()
+		return out, nil
+	}
 }

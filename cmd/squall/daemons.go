@@ -228,7 +228,10 @@ func runRoles(cmd *cobra.Command, r roles) error {
 		EagerStart:       r.worker,
 		Logger:           log,
 	}, tc, store)
-	events := ingest.New(ingest.Config{TaskQueue: cfg.TaskQueue, EagerStart: r.worker}, tc, store)
+	events := ingest.New(ingest.Config{
+		TaskQueue: cfg.TaskQueue, EagerStart: r.worker,
+		BatchWindow: cfg.IngestBatchWindow, MaxBatch: cfg.IngestBatchMax,
+	}, tc, store)
 
 	sensorQueue := cfg.TaskQueue + "-sensors"
 	sensorsRec := sensors.NewReconciler(tc, store, sensors.ReconcilerConfig{
