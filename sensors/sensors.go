@@ -93,6 +93,8 @@ type SensorStore interface {
 	// ActiveTriggers returns the triggers (trigger type + parameters) that
 	// enabled rules use, of the given types.
 	ActiveTriggers(ctx context.Context, typeRefs ...string) ([]catalog.Trigger, error)
+	// GetTriggerType gives dispatched payloads their schema.
+	TriggerTypes
 	KV
 }
 
