@@ -357,22 +357,10 @@ func (r *run) dispatch(ctx context.Context, ev ingest.Event) error {
 		ev.DedupeKey = r.rec.Ref + "/" + randomHex(12)
 	}
 	backoff := 100 * time.Millisecond
-	checked := false
 	for attempt := 1; ; attempt++ {
-		var err error
-		if !checked {
-			var reason string
-			reason, err = checkPayload(ctx, r.a.deps.Store, ev.TriggerType, ev.Payload)
-			if reason != "" {
-				r.log.Error("sensor event dropped", "trigger", ev.TriggerType, "reason", reason)
-				return nil
-			}
-			checked = err == nil
-		}
-		if checked {
-			if _, err = r.a.deps.Dispatcher.Dispatch(ctx, ev); err == nil {
-				return nil
-			}
+		_, err := r.a.deps.Dispatcher.Dispatch(ctx, ev)
+		if err == nil {
+			return nil
 		}
 		if ctx.Err() != nil {
 			return fmt.Errorf("dispatch %s: %w", ev.TriggerType, err)

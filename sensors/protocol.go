@@ -170,6 +170,15 @@ func (s *session) handle(ctx context.Context, line []byte) {
 		}
 		ev := s.r.eventFor(d.Trigger, d.Payload)
 		ev.TraceTag, ev.DedupeKey = d.TraceTag, d.DedupeKey
+		reason, err := checkPayload(ctx, s.r.a.deps.Store, ev.TriggerType, ev.Payload)
+		if reason != "" {
+			s.r.log.Error("sensor event dropped", "trigger", d.Trigger, "reason", reason)
+			return
+		}
+		if err != nil {
+			// The catalog is unreachable; ingest will wait for it anyway.
+			s.r.log.Warn("payload not checked against its schema", "trigger", d.Trigger, "error", err)
+		}
 		if err := s.r.dispatch(ctx, ev); err != nil {
 			s.r.log.Warn("dispatch abandoned", "trigger", d.Trigger, "error", err)
 		}
