@@ -5,14 +5,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/squall-automation/squall/internal/testenv"
 
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
@@ -183,53 +183,6 @@ func TestLocalShellCmdStreamsToSink(t *testing.T) {
 	}
 }
 
-// pidsGone waits until none of pids is a live process (zombies count as gone:
-// they are dead and only wait for their new parent to reap them).
-func pidsGone(t *testing.T, pids []int) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for _, pid := range pids {
-		for {
-			stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-			if err != nil {
-				break
-			}
-			fields := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
-			if len(fields) > 0 && (fields[0] == "Z" || fields[0] == "X") {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("process %d is still running: %s", pid, stat)
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-	}
-}
-
-func readPids(t *testing.T, path string, n int) []int {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		b, _ := os.ReadFile(path)
-		fields := strings.Fields(string(b))
-		if len(fields) >= n {
-			pids := make([]int, 0, n)
-			for _, f := range fields[:n] {
-				pid, err := strconv.Atoi(f)
-				if err != nil {
-					t.Fatalf("pid file: %v", err)
-				}
-				pids = append(pids, pid)
-			}
-			return pids
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("pid file %s has %q", path, b)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // A command that leaves two sleeping children; the shell and both children
 // write their PIDs so the test can check that all of them were killed.
 func sleepersCmd(pidFile string) string {
@@ -264,7 +217,7 @@ func TestLocalShellCmdTimeoutKillsProcessGroup(t *testing.T) {
 		t.Errorf("sink stdout = %q", got)
 	}
 	// One child ignores SIGTERM: only the SIGKILL after the grace period ends it.
-	pidsGone(t, readPids(t, pidFile, 3))
+	testenv.WaitProcessesGone(t, testenv.ReadPIDs(t, pidFile, 3))
 }
 
 func TestLocalShellCmdCancellation(t *testing.T) {
@@ -274,7 +227,7 @@ func TestLocalShellCmdCancellation(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go func() {
-		readPids(t, pidFile, 3)
+		testenv.ReadPIDs(t, pidFile, 3)
 		cancel()
 	}()
 	start := time.Now()
@@ -293,7 +246,7 @@ func TestLocalShellCmdCancellation(t *testing.T) {
 	if partial.Status != StatusCanceled || partial.Result["stdout"] != "started" {
 		t.Errorf("details = %+v", partial)
 	}
-	pidsGone(t, readPids(t, pidFile, 3))
+	testenv.WaitProcessesGone(t, testenv.ReadPIDs(t, pidFile, 3))
 }
 
 func TestLocalShellCmdLargeOutput(t *testing.T) {

@@ -1,17 +1,16 @@
 package procgroup
 
 import (
-	"bytes"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"strconv"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/squall-automation/squall/internal/testenv"
 )
 
 // startSh starts script with sh as a group leader; its output goes to
@@ -27,53 +26,6 @@ func startSh(t *testing.T, script string) *Group {
 		_ = syscall.Kill(-g.Pid, syscall.SIGKILL)
 	})
 	return g
-}
-
-// pidsGone waits until none of pids is a live process (zombies count as gone:
-// reaping orphans is init's business).
-func pidsGone(t *testing.T, pids []int) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for _, pid := range pids {
-		for {
-			stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-			if err != nil {
-				break
-			}
-			fields := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
-			if len(fields) > 0 && (fields[0] == "Z" || fields[0] == "X") {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("process %d is still running: %s", pid, stat)
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-	}
-}
-
-func readPids(t *testing.T, path string, n int) []int {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		b, _ := os.ReadFile(path)
-		fields := strings.Fields(string(b))
-		if len(fields) >= n {
-			pids := make([]int, 0, n)
-			for _, f := range fields[:n] {
-				pid, err := strconv.Atoi(f)
-				if err != nil {
-					t.Fatalf("pid file: %v", err)
-				}
-				pids = append(pids, pid)
-			}
-			return pids
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("pid file %s has %q", path, b)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 func TestStartMakesAGroupLeader(t *testing.T) {
@@ -132,7 +84,7 @@ func TestKillEscalatesToSIGKILL(t *testing.T) {
 	t.Parallel()
 	pidFile := filepath.Join(t.TempDir(), "pids")
 	g := startSh(t, fmt.Sprintf(`sleep 100 & echo $! >> %[1]s; (trap '' TERM; sleep 100) & echo $! >> %[1]s; echo $$ >> %[1]s; sleep 100`, pidFile))
-	pids := readPids(t, pidFile, 3)
+	pids := testenv.ReadPIDs(t, pidFile, 3)
 	const grace = 500 * time.Millisecond
 	start := time.Now()
 	g.Kill(grace)
@@ -147,7 +99,7 @@ func TestKillEscalatesToSIGKILL(t *testing.T) {
 	if got := g.ExitCode(); got != -int(syscall.SIGTERM) {
 		t.Errorf("ExitCode = %d, want -15 (the leader dies of SIGTERM)", got)
 	}
-	pidsGone(t, pids)
+	testenv.WaitProcessesGone(t, pids)
 }
 
 // When SIGTERM ends the whole group, Kill returns without waiting out the
@@ -156,7 +108,7 @@ func TestKillReturnsOnceGroupIsGone(t *testing.T) {
 	t.Parallel()
 	pidFile := filepath.Join(t.TempDir(), "pids")
 	g := startSh(t, fmt.Sprintf(`sleep 100 & echo $! >> %[1]s; echo $$ >> %[1]s; sleep 100`, pidFile))
-	pids := readPids(t, pidFile, 2)
+	pids := testenv.ReadPIDs(t, pidFile, 2)
 	start := time.Now()
 	g.Kill(time.Minute)
 	if elapsed := time.Since(start); elapsed > 10*time.Second {
@@ -165,7 +117,7 @@ func TestKillReturnsOnceGroupIsGone(t *testing.T) {
 	if got := g.ExitCode(); got != -int(syscall.SIGTERM) {
 		t.Errorf("ExitCode = %d, want -15", got)
 	}
-	pidsGone(t, pids)
+	testenv.WaitProcessesGone(t, pids)
 }
 
 // A leader that exited (and whose exit was already consumed) leaves a
@@ -175,7 +127,7 @@ func TestKillAfterLeaderExited(t *testing.T) {
 	t.Parallel()
 	pidFile := filepath.Join(t.TempDir(), "pids")
 	g := startSh(t, fmt.Sprintf(`sleep 100 & echo $! >> %[1]s; exit 3`, pidFile))
-	pids := readPids(t, pidFile, 1)
+	pids := testenv.ReadPIDs(t, pidFile, 1)
 	select {
 	case <-g.Exited():
 	case <-time.After(5 * time.Second):
@@ -189,7 +141,7 @@ func TestKillAfterLeaderExited(t *testing.T) {
 	if got := g.ExitCode(); got != 3 {
 		t.Errorf("ExitCode = %d, want 3", got)
 	}
-	pidsGone(t, pids)
+	testenv.WaitProcessesGone(t, pids)
 }
 
 // TestWorkerDeathKillsChild starts a child in a helper process (this test
@@ -246,7 +198,7 @@ func TestWorkerDeathKillsChild(t *testing.T) {
 	if err := helper.Start(); err != nil {
 		t.Fatal(err)
 	}
-	pids := readPids(t, pidFile, 1)
+	pids := testenv.ReadPIDs(t, pidFile, 1)
 	// Let the helper's runtime shuffle goroutines across threads for a
 	// moment: the child must not die while its worker lives.
 	time.Sleep(300 * time.Millisecond)
@@ -255,5 +207,5 @@ func TestWorkerDeathKillsChild(t *testing.T) {
 	}
 	_ = helper.Process.Kill()
 	_ = helper.Wait()
-	pidsGone(t, pids)
+	testenv.WaitProcessesGone(t, pids)
 }
