@@ -19,7 +19,12 @@ type API struct {
 	Base  string
 	Token string
 	// Poll is the interval between GETs while waiting for a final state.
-	Poll   time.Duration
+	Poll time.Duration
+	// Await, when set, blocks until execution id has ended (a long poll on
+	// its Temporal workflow, the way the floor awaits its result); the
+	// final state is then read with one GET. Without it WaitExecution polls
+	// GET every Poll, which at high concurrency loads the stack it measures.
+	Await  func(ctx context.Context, id string) error
 	Client *http.Client
 }
 
@@ -152,8 +157,13 @@ func (a *API) GetExecution(ctx context.Context, id string) (Execution, error) {
 	return ex, err
 }
 
-// WaitExecution polls an execution until its status is final.
+// WaitExecution waits until an execution's status is final.
 func (a *API) WaitExecution(ctx context.Context, id string) (Execution, error) {
+	if a.Await != nil {
+		if err := a.Await(ctx, id); err != nil {
+			return Execution{}, fmt.Errorf("await execution %s: %w", id, err)
+		}
+	}
 	for {
 		ex, err := a.GetExecution(ctx, id)
 		if err != nil {

@@ -9,6 +9,7 @@ import (
 
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 )
@@ -123,6 +124,9 @@ func randomHex(n int) string {
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
 }
+
+// QuietLogger is the SDK logger of the benchmark's Temporal clients.
+func QuietLogger() log.Logger { return quietLogger{} }
 
 // quietLogger drops the SDK's logs: the worker's info lines would drown the
 // table, and its errors surface as failed samples anyway.

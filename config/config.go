@@ -80,6 +80,10 @@ type Config struct {
 	IngestBatchWindow time.Duration `mapstructure:"ingest_batch_window"`
 	IngestBatchMax    int           `mapstructure:"ingest_batch_max"`
 
+	// DebugAddr, when set, serves Go's profiler (net/http/pprof) there,
+	// without auth: bind it to localhost only.
+	DebugAddr string `mapstructure:"debug_addr"`
+
 	LogLevel  string `mapstructure:"log_level"`
 	LogFormat string `mapstructure:"log_format"` // text | json
 }

@@ -349,6 +349,20 @@ func dynamicConfig(overrides map[string]any) dynamicconfig.StaticClient {
 		dynamicconfig.HistoryPersistenceMaxQPS.Key():                     20000,
 		// Keep more workflows' mutable state in memory, as `temporal server start-dev` does.
 		dynamicconfig.HistoryCacheHostLevelMaxSize.Key(): 8192,
+		// History's queues load new tasks at most MaxPollRPS times a second per shard (20
+		// by default). A cluster spreads work over hundreds of shards; this server has one
+		// (SQLite) or four, so at the default every workflow or activity task waits for the
+		// next of those 50 ms ticks before it is dispatched. Visibility keeps the default:
+		// its records may trail by 50 ms, and a start or upsert record still queued when
+		// the workflow closes is skipped, which saves most of the visibility writes of
+		// short executions.
+		dynamicconfig.TransferProcessorMaxPollRPS.Key(): 1000,
+		dynamicconfig.TimerProcessorMaxPollRPS.Key():    1000,
+		dynamicconfig.OutboundProcessorMaxPollRPS.Key(): 1000,
+		// One host serves every task queue: partitions only add forwarding hops between
+		// a task and a waiting poller.
+		dynamicconfig.MatchingNumTaskqueueReadPartitions.Key():  1,
+		dynamicconfig.MatchingNumTaskqueueWritePartitions.Key(): 1,
 	}
 	for k, v := range overrides {
 		dc[dynamicconfig.MakeKey(k)] = v

@@ -159,8 +159,12 @@ func TestBatchRedeliveryFiresOnce(t *testing.T) {
 			dups++
 		}
 	}
-	if dups != 1 {
-		t.Fatalf("%d duplicates among the first deliveries, want 1 (k0 twice): %+v", dups, replies)
+	// k0's two deliveries are one trigger instance. Whether the second is
+	// told it is a duplicate depends on timing: yes when both share a
+	// batch, no when the first was started alone (nothing was in flight)
+	// and the second joined a batch; it fires nothing twice either way.
+	if dups > 1 || replies[0].acc.TriggerInstanceID != replies[len(keys)].acc.TriggerInstanceID {
+		t.Fatalf("k0 twice: %d duplicates, want at most 1, and one trigger instance: %+v", dups, replies)
 	}
 	runs := map[string]string{}
 	inputs := make([]workflows.TriggerInstanceInput, len(keys))

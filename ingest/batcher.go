@@ -18,13 +18,15 @@ const batchStartTimeout = 30 * time.Second
 type startFunc func(ctx context.Context, evs []workflows.TriggerInstanceInput) (duplicates []bool, err error)
 
 // batcher gathers events and makes each batch durable with one start
-// (group commit). A batch is started once its window has passed and one of
-// maxInFlight start slots is free, or at once when it is full (then it
-// queues for a slot). While every slot is taken the open batch keeps
-// gathering: under load batches grow with the time a start takes, instead
-// of more small starts queueing on the store (SQLite has one writer). At
-// low load a slot is free, so an event waits the window and no more. Every
-// caller waits for its batch's start and shares its outcome.
+// (group commit). When no start is in flight an event is started at once:
+// at low load nothing waits. Events arriving while starts are in flight
+// gather in the open batch, which is started once its window has passed
+// and one of maxInFlight start slots is free, as soon as no start is in
+// flight any more, or at once when it is full (then it queues for a slot).
+// While every slot is taken the open batch keeps gathering: under load
+// batches grow with the time a start takes, instead of more small starts
+// queueing on the store (SQLite has one writer). Every caller waits for its
+// batch's start and shares its outcome.
 type batcher struct {
 	window   time.Duration
 	maxN     int
@@ -79,6 +81,12 @@ func (b *batcher) add(ctx context.Context, ev workflows.TriggerInstanceInput) (d
 	if p == nil {
 		p = &pending{index: map[string]int{}, done: make(chan struct{})}
 		b.cur = p
+		if len(b.slots) == 0 {
+			// Nothing is in flight, so nothing is gained by waiting: this
+			// event starts at once, and those arriving during its start
+			// gather behind it (group commit with no fixed delay at low load).
+			p.ready = true
+		}
 		p.timer = time.AfterFunc(b.window, func() {
 			b.mu.Lock()
 			defer b.mu.Unlock()
@@ -94,6 +102,8 @@ func (b *batcher) add(ctx context.Context, ev workflows.TriggerInstanceInput) (d
 	p.bytes += size
 	if len(p.evs) >= b.maxN || p.bytes >= b.maxBytes {
 		b.sealFullLocked(p)
+	} else if p.ready {
+		b.startReadyLocked()
 	}
 	b.mu.Unlock()
 	return p.wait(ctx, i)
@@ -134,6 +144,9 @@ func (b *batcher) run(p *pending) {
 	close(p.done)
 	<-b.slots
 	b.mu.Lock()
+	if b.cur != nil && len(b.slots) == 0 {
+		b.cur.ready = true // nothing in flight any more: no reason to wait
+	}
 	b.startReadyLocked()
 	b.mu.Unlock()
 }

@@ -88,8 +88,25 @@ func TriggerInstance(ctx workflow.Context, in TriggerInstanceInput) (TriggerInst
 		in.Payload = map[string]any{"executed_at": in.OccurredAt.UTC().Format(time.RFC3339Nano), "schedule": nil}
 	}
 	var res TriggerInstanceResult
+	// First as a local activity, in the workflow task that eager start
+	// handed this worker: no task dispatch, one workflow task in all. If
+	// the worker dies, the workflow task times out and the next worker runs
+	// it again (idempotent). If it fails, the regular activity takes over
+	// with its unbounded retries.
+	if err := workflow.ExecuteLocalActivity(localProcessOptions(ctx, time.Minute), ProcessTriggerInstanceActivity, in).Get(ctx, &res); err == nil {
+		return res, nil
+	}
 	err := workflow.ExecuteActivity(processOptions(ctx), ProcessTriggerInstanceActivity, in).Get(ctx, &res)
 	return res, err
+}
+
+// localProcessOptions are those of the first, local, attempt at processing
+// trigger instances: one try, then the regular activity's retries.
+func localProcessOptions(ctx workflow.Context, timeout time.Duration) workflow.Context {
+	return workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
+		StartToCloseTimeout: timeout,
+		RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 1},
+	})
 }
 
 // processOptions are the options of ProcessTriggerInstance, the same for a
@@ -160,9 +177,20 @@ func TriggerInstanceBatch(ctx workflow.Context, in TriggerInstanceBatchInput) (T
 	res := TriggerInstanceBatchResult{Events: len(in.Events)}
 	pending := in.Events
 	backoff := 200 * time.Millisecond
-	for len(pending) > 0 {
+	for round := 0; len(pending) > 0; round++ {
 		var r ProcessTriggerInstancesResult
-		if err := workflow.ExecuteActivity(actx, ProcessTriggerInstancesActivity, pending).Get(ctx, &r); err != nil {
+		var err error
+		if round == 0 {
+			// The first round runs as a local activity, in the workflow
+			// task eager start handed this worker (see TriggerInstance);
+			// if the whole round fails the regular activity takes over.
+			err = workflow.ExecuteLocalActivity(localProcessOptions(ctx, 10*time.Minute), ProcessTriggerInstancesActivity, pending).Get(ctx, &r)
+		}
+		if round > 0 || err != nil {
+			r = ProcessTriggerInstancesResult{}
+			err = workflow.ExecuteActivity(actx, ProcessTriggerInstancesActivity, pending).Get(ctx, &r)
+		}
+		if err != nil {
 			return res, fmt.Errorf("process %d trigger instances: %w", len(pending), err)
 		}
 		res.Matched += r.Matched

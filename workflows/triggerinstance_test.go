@@ -102,3 +102,60 @@ func TestProcessEachIsConcurrent(t *testing.T) {
 		t.Fatalf("result %+v", res)
 	}
 }
+
+// A trigger instance is processed first as a local activity; when that
+// fails, the regular activity retries until it succeeds, and the event is
+// processed without being lost.
+func TestTriggerInstanceFallsBackToActivity(t *testing.T) {
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	var mu sync.Mutex
+	calls := 0
+	env.RegisterActivityWithOptions(func(_ context.Context, in TriggerInstanceInput) (TriggerInstanceResult, error) {
+		mu.Lock()
+		calls++
+		n := calls
+		mu.Unlock()
+		if n <= 2 { // the local attempt and the first regular one
+			return TriggerInstanceResult{}, errors.New("postgres restarting")
+		}
+		return TriggerInstanceResult{TriggerInstanceID: in.ID, Matched: []string{"p.r"}}, nil
+	}, activity.RegisterOptions{Name: ProcessTriggerInstanceActivity})
+	env.RegisterWorkflowWithOptions(TriggerInstance, workflow.RegisterOptions{Name: TriggerInstanceWorkflow})
+	env.ExecuteWorkflow(TriggerInstanceWorkflow, TriggerInstanceInput{ID: "x", TriggerType: "core.st2.webhook", Payload: map[string]any{}})
+	if err := env.GetWorkflowError(); err != nil {
+		t.Fatal(err)
+	}
+	var res TriggerInstanceResult
+	if err := env.GetWorkflowResult(&res); err != nil {
+		t.Fatal(err)
+	}
+	if res.TriggerInstanceID != "x" || calls != 3 {
+		t.Fatalf("result %+v after %d calls, want x after 3", res, calls)
+	}
+}
+
+// When the local round of a batch fails as a whole, the regular activity
+// processes the batch.
+func TestTriggerInstanceBatchFallsBackToActivity(t *testing.T) {
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	calls := 0
+	env.RegisterActivityWithOptions(func(_ context.Context, evs []TriggerInstanceInput) (ProcessTriggerInstancesResult, error) {
+		calls++
+		if calls == 1 {
+			return ProcessTriggerInstancesResult{}, errors.New("worker shutting down")
+		}
+		return ProcessTriggerInstancesResult{Processed: len(evs)}, nil
+	}, activity.RegisterOptions{Name: ProcessTriggerInstancesActivity})
+	env.RegisterWorkflowWithOptions(TriggerInstanceBatch, workflow.RegisterOptions{Name: TriggerInstanceBatchWorkflow})
+	env.ExecuteWorkflow(TriggerInstanceBatchWorkflow, TriggerInstanceBatchInput{Events: []TriggerInstanceInput{
+		{ID: "a", TriggerType: "t", Payload: map[string]any{}}, {ID: "b", TriggerType: "t", Payload: map[string]any{}},
+	}})
+	if err := env.GetWorkflowError(); err != nil {
+		t.Fatal(err)
+	}
+	if calls != 2 {
+		t.Fatalf("%d calls, want the local one and one regular", calls)
+	}
+}

@@ -13,6 +13,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -22,6 +23,9 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"go.temporal.io/sdk/client"
+	sdktemporal "go.temporal.io/sdk/temporal"
 
 	"github.com/squall-automation/squall/bench"
 	"github.com/squall-automation/squall/bench/chaos"
@@ -78,7 +82,8 @@ func runSuite(ctx context.Context, mode string, args []string) error {
 	conc := fs.String("c", "1,4,16", "concurrencies")
 	acceptConc := fs.String("accept-c", "16,64", "concurrencies of webhook-accept")
 	warmup := fs.Int("warmup", 20, "operations before measuring each scenario")
-	poll := fs.Duration("poll", 5*time.Millisecond, "poll interval while waiting for executions")
+	poll := fs.Duration("poll", 5*time.Millisecond, "poll interval while waiting for executions (-wait api)")
+	wait := fs.String("wait", "temporal", "how the end of an execution is awaited: temporal (long poll on its workflow, as the floor awaits its result, then one GET) or api (GET every -poll)")
 	only := fs.String("only", "", "comma-separated scenarios to run (default: all of the mode)")
 	rules := fs.Int("rules", 1000, "rules loaded for the webhook scenarios")
 	match := fs.Int("match", 10, "of which match each benchmark event")
@@ -132,6 +137,28 @@ func runSuite(ctx context.Context, mode string, args []string) error {
 			return err
 		}
 		s.API.Poll = *poll
+		switch *wait {
+		case "api":
+		case "temporal":
+			tc, err := client.DialContext(ctx, client.Options{HostPort: *temporal, Namespace: *namespace, Logger: bench.QuietLogger()})
+			if err != nil {
+				return fmt.Errorf("connect to Temporal at %s: %w", *temporal, err)
+			}
+			defer tc.Close()
+			s.API.Await = func(ctx context.Context, id string) error {
+				// The outcome (failed, canceled...) is read from the API
+				// afterwards; only transport errors matter here.
+				err := tc.GetWorkflow(ctx, id, "").Get(ctx, nil)
+				var appErr *sdktemporal.ApplicationError
+				var canceled *sdktemporal.CanceledError
+				if err == nil || errors.As(err, &appErr) || errors.As(err, &canceled) {
+					return nil
+				}
+				return err
+			}
+		default:
+			return fmt.Errorf("-wait: %q is neither temporal nor api", *wait)
+		}
 	}
 	if mode == "exec" {
 		var p map[string]any

@@ -138,6 +138,14 @@ func runRoles(cmd *cobra.Command, r roles) error {
 		}
 	}()
 
+	if cfg.DebugAddr != "" {
+		stopDebug, err := serveDebug(cfg.DebugAddr, log)
+		if err != nil {
+			return err
+		}
+		cleanups = append(cleanups, stopDebug)
+	}
+
 	// Postgres.
 	if cfg.DatabaseURL == "" {
 		if !r.embedded {

@@ -27,6 +27,8 @@ type Store interface {
 	RecordTriggerInstance(ctx context.Context, ti catalog.TriggerInstance) (bool, error)
 	SetTriggerInstanceStatus(ctx context.Context, id, status string) error
 	EnabledRulesFor(ctx context.Context, triggerKey string) ([]catalog.RuleRecord, error)
+	// RulesVersion changes whenever any rule does.
+	RulesVersion(ctx context.Context) (string, error)
 	RecordEnforcement(ctx context.Context, e catalog.RuleEnforcement) (catalog.RuleEnforcement, bool, error)
 	ClaimDedup(ctx context.Context, ruleRef, key, triggerInstanceID string, window time.Duration) (bool, error)
 }
@@ -50,6 +52,67 @@ type Engine struct {
 
 	mu       sync.Mutex
 	compiled map[string]compiledRule
+	// triggers caches each trigger key's enabled rules, compiled and
+	// indexed, for the rules version they were read at.
+	triggers map[string]*triggerRules
+}
+
+// triggerRules are the enabled rules of one trigger key at one version.
+type triggerRules struct {
+	version string
+	index   *rules.Index
+	byRef   map[string]catalog.RuleRecord
+	broken  []brokenRule // rules that no longer compile
+}
+
+type brokenRule struct {
+	rec catalog.RuleRecord
+	err error
+}
+
+// maxCachedTriggers bounds the cache; past it, it is emptied (a
+// deployment with more distinct triggers than this reads them again).
+const maxCachedTriggers = 10000
+
+// rulesFor returns the enabled rules of a trigger key: from the cache when
+// no rule changed since it was filled (one read of the rules version),
+// else from the catalog.
+func (e *Engine) rulesFor(ctx context.Context, key string) (*triggerRules, error) {
+	v, err := e.Store.RulesVersion(ctx)
+	if err != nil {
+		return nil, err
+	}
+	e.mu.Lock()
+	tr := e.triggers[key]
+	e.mu.Unlock()
+	if tr != nil && tr.version == v {
+		return tr, nil
+	}
+	// Read after the version: a change committed in between makes the
+	// rules newer than v, and the next event reads them again.
+	recs, err := e.Store.EnabledRulesFor(ctx, key)
+	if err != nil {
+		return nil, fmt.Errorf("load rules of %s: %w", key, err)
+	}
+	tr = &triggerRules{version: v, byRef: make(map[string]catalog.RuleRecord, len(recs))}
+	compiled := make([]*rules.Rule, 0, len(recs))
+	for _, rec := range recs {
+		r, err := e.compile(rec)
+		if err != nil {
+			tr.broken = append(tr.broken, brokenRule{rec: rec, err: err})
+			continue
+		}
+		compiled = append(compiled, r)
+		tr.byRef[rec.Ref] = rec
+	}
+	tr.index = rules.NewIndex(compiled)
+	e.mu.Lock()
+	if e.triggers == nil || len(e.triggers) >= maxCachedTriggers {
+		e.triggers = map[string]*triggerRules{}
+	}
+	e.triggers[key] = tr
+	e.mu.Unlock()
+	return tr, nil
 }
 
 type compiledRule struct {
@@ -100,28 +163,21 @@ func (e *Engine) ProcessTriggerInstance(ctx context.Context, in workflows.Trigge
 		log.Error("trigger instance has unusable trigger parameters", "error", err)
 		return res, e.finish(ctx, in.ID, catalog.TriggerInstanceProcessingFailed)
 	}
-	recs, err := e.Store.EnabledRulesFor(ctx, key)
+	tr, err := e.rulesFor(ctx, key)
 	if err != nil {
-		return res, fmt.Errorf("load rules of %s: %w", key, err)
+		return res, err
 	}
-	compiled := make([]*rules.Rule, 0, len(recs))
-	byRef := make(map[string]catalog.RuleRecord, len(recs))
-	for _, rec := range recs {
-		r, err := e.compile(rec)
-		if err != nil {
-			// Registration compiles rules, so this means a rule stored by an
-			// older Squall no longer compiles: record it, fire nothing for it.
-			if _, _, rerr := e.Store.RecordEnforcement(ctx, e.enforcement(rec, in.ID, "", fmt.Sprintf("rule does not compile: %v", err))); rerr != nil {
-				return res, rerr
-			}
-			res.Failed = append(res.Failed, rec.Ref)
-			continue
+	for _, b := range tr.broken {
+		// Registration compiles rules, so this means a rule stored by an
+		// older Squall no longer compiles: record it, fire nothing for it.
+		if _, _, rerr := e.Store.RecordEnforcement(ctx, e.enforcement(b.rec, in.ID, "", fmt.Sprintf("rule does not compile: %v", b.err))); rerr != nil {
+			return res, rerr
 		}
-		compiled = append(compiled, r)
-		byRef[rec.Ref] = rec
+		res.Failed = append(res.Failed, b.rec.Ref)
 	}
+	byRef := tr.byRef
 	extra := map[string]any{"trigger_instance": map[string]any{"id": in.ID}}
-	matches := rules.NewIndex(compiled).Match(in.TriggerType, in.TriggerParams, in.Payload, extra)
+	matches := tr.index.Match(in.TriggerType, in.TriggerParams, in.Payload, extra)
 	// Enforce the matches concurrently: each starts a workflow, and an
 	// event matching ten rules should not wait for ten starts in a row.
 	// Outcomes are collected per match and reported in match order.

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -176,5 +177,62 @@ func TestDedupWindow(t *testing.T) {
 	}
 	if n := len(r.all()); n != 3 {
 		t.Fatalf("%d runs, want 3 (A, A's retry with the same ID, B)", n)
+	}
+}
+
+// The engine caches each trigger's compiled rules, yet every rule change
+// (create, disable, enable, update, delete) reaches the very next event.
+func TestRuleChangesReachTheNextEvent(t *testing.T) {
+	t.Parallel()
+	store, _, e := setup(t)
+	ctx := t.Context()
+	n := 0
+	fire := func() []string {
+		n++
+		res, err := e.ProcessTriggerInstance(ctx, workflows.TriggerInstanceInput{
+			ID: fmt.Sprintf("dddddddddddddddddddddd%02d", n), TriggerType: "core.st2.webhook",
+			TriggerParams: map[string]any{"url": "cached"},
+			Payload:       map[string]any{"body": map[string]any{"kind": "x"}}, OccurredAt: time.Now(),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res.Matched
+	}
+	rule := pack.Rule{
+		Name: "cached", Pack: "examples", Ref: "examples.cached", Enabled: true,
+		Trigger: pack.RuleTrigger{Type: "core.st2.webhook", Parameters: map[string]any{"url": "cached"}},
+		Action:  pack.RuleAction{Ref: "core.noop"},
+	}
+	if got := fire(); len(got) != 0 {
+		t.Fatalf("no rule yet, matched %v", got)
+	}
+	if _, err := store.CreateRule(ctx, rule); err != nil {
+		t.Fatal(err)
+	}
+	if got := fire(); len(got) != 1 {
+		t.Fatalf("after create: matched %v", got)
+	}
+	if _, err := store.SetRuleEnabled(ctx, rule.Ref, false); err != nil {
+		t.Fatal(err)
+	}
+	if got := fire(); len(got) != 0 {
+		t.Fatalf("after disable: matched %v", got)
+	}
+	if _, err := store.SetRuleEnabled(ctx, rule.Ref, true); err != nil {
+		t.Fatal(err)
+	}
+	rule.Criteria = map[string]any{"trigger.body.kind": map[string]any{"type": "equals", "pattern": "y"}}
+	if _, err := store.UpdateRule(ctx, rule.Ref, rule); err != nil {
+		t.Fatal(err)
+	}
+	if got := fire(); len(got) != 0 {
+		t.Fatalf("after an update to criteria the event fails: matched %v", got)
+	}
+	if err := store.DeleteRule(ctx, rule.Ref); err != nil {
+		t.Fatal(err)
+	}
+	if got := fire(); len(got) != 0 {
+		t.Fatalf("after delete: matched %v", got)
 	}
 }
