@@ -116,6 +116,8 @@ type Runners struct {
 	// MaxOutputBytes caps each output stream kept in the result; zero means
 	// DefaultMaxOutputBytes.
 	MaxOutputBytes int
+	// Durations, when set, records how each run went, for the fast path.
+	Durations *RecentDurations
 
 	shimMu        sync.Mutex
 	shimInstalled string // the directory InstallShim wrote to
@@ -130,11 +132,13 @@ func (r *Runners) Run(ctx context.Context, req RunRequest) (RunResult, error) {
 	}
 	log := r.logger().With("execution_id", req.ExecutionID, "action", req.ActionRef, "runner", runner)
 	log.Info("running action")
+	var res RunResult
+	if r.Durations != nil {
+		started := time.Now()
+		defer func() { r.Durations.Record(req.ActionRef, time.Since(started), res.Status) }()
+	}
 
-	var (
-		res RunResult
-		err error
-	)
+	var err error
 	switch runner {
 	case RunnerNoop:
 		res = RunResult{Status: StatusSucceeded, Result: map[string]any{
@@ -155,10 +159,28 @@ func (r *Runners) Run(ctx context.Context, req RunRequest) (RunResult, error) {
 	}
 	if err != nil {
 		log.Warn("action did not finish", "error", err)
+		res.Status = "" // not a finished run, for Durations
 		return res, err
 	}
 	log.Info("action finished", "status", res.Status)
 	return res, nil
+}
+
+// ErrTypeFastPathRetry is RunLocal's refusal to run an action again in a
+// workflow task that is itself a retry: the workflow then runs it as a
+// regular activity, with its worker-loss policy.
+const ErrTypeFastPathRetry = "FastPathRetry"
+
+// RunLocal is Run as a local activity (the fast path). workflowTaskAttempt
+// is the attempt of the workflow task that scheduled it: above 1, an
+// earlier worker died while running this action, and running it again
+// here is left to the regular activity, whose attempts are bounded.
+func (r *Runners) RunLocal(ctx context.Context, req RunRequest, workflowTaskAttempt int32) (RunResult, error) {
+	if workflowTaskAttempt > 1 {
+		return RunResult{}, temporal.NewNonRetryableApplicationError(
+			"the worker running this action was lost; it runs again as a regular activity", ErrTypeFastPathRetry, nil)
+	}
+	return r.Run(ctx, req)
 }
 
 // invalidRequest is Run's answer to a request that cannot run at all.

@@ -20,11 +20,11 @@ type API struct {
 	Token string
 	// Poll is the interval between GETs while waiting for a final state.
 	Poll time.Duration
-	// Await, when set, blocks until execution id has ended (a long poll on
-	// its Temporal workflow, the way the floor awaits its result); the
-	// final state is then read with one GET. Without it WaitExecution polls
-	// GET every Poll, which at high concurrency loads the stack it measures.
-	Await  func(ctx context.Context, id string) error
+	// Await, when set, blocks until execution id has ended and returns its
+	// final status: a long poll on its Temporal workflow, the way the floor
+	// awaits its result. Without it WaitExecution polls GET every Poll,
+	// which at high concurrency loads the stack it measures.
+	Await  func(ctx context.Context, id string) (status string, err error)
 	Client *http.Client
 }
 
@@ -160,7 +160,7 @@ func (a *API) GetExecution(ctx context.Context, id string) (Execution, error) {
 // WaitExecution waits until an execution's status is final.
 func (a *API) WaitExecution(ctx context.Context, id string) (Execution, error) {
 	if a.Await != nil {
-		if err := a.Await(ctx, id); err != nil {
+		if _, err := a.Await(ctx, id); err != nil {
 			return Execution{}, fmt.Errorf("await execution %s: %w", id, err)
 		}
 	}

@@ -72,6 +72,10 @@ type Config struct {
 	// execution is "abandoned".
 	RunnerMaxAttempts      int32         `mapstructure:"runner_max_attempts"`
 	RunnerHeartbeatTimeout time.Duration `mapstructure:"runner_heartbeat_timeout"`
+	// RunnerFastPath runs an action whose last runs on the worker all
+	// ended within a second as a local activity, in the workflow task
+	// (see workflows.NewExecution for what that changes).
+	RunnerFastPath bool `mapstructure:"runner_fast_path"`
 
 	// IngestBatchWindow is how long ingest gathers events that need rule
 	// processing before making them durable with one Temporal workflow
@@ -108,6 +112,7 @@ func Defaults() Config {
 		MaxConcurrentActions:   200,
 		RunnerMaxAttempts:      3,
 		RunnerHeartbeatTimeout: 10 * time.Second,
+		RunnerFastPath:         true,
 		IngestBatchWindow:      5 * time.Millisecond,
 		IngestBatchMax:         200,
 		LogLevel:               "info",

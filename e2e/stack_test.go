@@ -84,10 +84,7 @@ func newStack(t *testing.T) *stack {
 	if err := os.MkdirAll(s.home, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	ns := os.Getenv("SQUALL_TEST_TEMPORAL_NAMESPACE")
-	if ns == "" {
-		ns = "squall"
-	}
+	ns := namespace()
 	s.env = append(os.Environ(),
 		"HOME="+s.home,
 		"SQUALL_DATA_DIR="+dir,
@@ -105,6 +102,14 @@ func newStack(t *testing.T) *stack {
 	)
 	t.Cleanup(s.stopAll)
 	return s
+}
+
+// namespace is the test harness's Temporal namespace.
+func namespace() string {
+	if ns := os.Getenv("SQUALL_TEST_TEMPORAL_NAMESPACE"); ns != "" {
+		return ns
+	}
+	return "squall"
 }
 
 func repoPath(t *testing.T, rel string) string {

@@ -28,6 +28,10 @@ type Options struct {
 	MaxConcurrentActions int
 	// MaxConcurrentWorkflowTasks bounds concurrent workflow tasks. Zero: SDK default.
 	MaxConcurrentWorkflowTasks int
+	// FastPath, when set, runs actions whose recent runs were short as
+	// local activities (workflows.NewExecution); nil runs every action as
+	// a regular activity.
+	FastPath workflows.FastPath
 }
 
 // New builds (but does not start) the actions worker.
@@ -41,6 +45,10 @@ func New(c client.Client, opts Options) worker.Worker {
 	w := worker.New(c, opts.TaskQueue, worker.Options{
 		MaxConcurrentActivityExecutionSize:     opts.MaxConcurrentActions,
 		MaxConcurrentWorkflowTaskExecutionSize: opts.MaxConcurrentWorkflowTasks,
+		// Fast-path actions, trigger instance processing and internal
+		// events run as local activities; actions of either kind are
+		// bounded alike.
+		MaxConcurrentLocalActivityExecutionSize: opts.MaxConcurrentActions,
 	})
 	Register(w, opts)
 	return w
@@ -49,8 +57,9 @@ func New(c client.Client, opts Options) worker.Worker {
 // Register adds Squall's workflows and activities to a worker under their
 // stable names (tests use it with the SDK's test environment too).
 func Register(r worker.Registry, opts Options) {
-	r.RegisterWorkflowWithOptions(workflows.Execution, workflow.RegisterOptions{Name: workflows.ExecutionWorkflow})
+	r.RegisterWorkflowWithOptions(workflows.NewExecution(opts.FastPath), workflow.RegisterOptions{Name: workflows.ExecutionWorkflow})
 	r.RegisterActivityWithOptions(opts.Runners.Run, activity.RegisterOptions{Name: workflows.RunActivity})
+	r.RegisterActivityWithOptions(opts.Runners.RunLocal, activity.RegisterOptions{Name: workflows.RunLocalActivity})
 	r.RegisterWorkflowWithOptions(workflows.TriggerInstance, workflow.RegisterOptions{Name: workflows.TriggerInstanceWorkflow})
 	r.RegisterWorkflowWithOptions(workflows.TriggerInstanceBatch, workflow.RegisterOptions{Name: workflows.TriggerInstanceBatchWorkflow})
 	r.RegisterActivityWithOptions(opts.Engine.ProcessTriggerInstance, activity.RegisterOptions{Name: workflows.ProcessTriggerInstanceActivity})

@@ -23,6 +23,8 @@ const (
 	ExecutionWorkflow = "squall.Execution"
 	// RunActivity is the registered name of the runner activity.
 	RunActivity = "squall.Run"
+	// RunLocalActivity is the runner as a local activity (the fast path).
+	RunLocalActivity = "squall.RunLocal"
 	// StateQuery returns the workflow's ExecutionState.
 	StateQuery = "state"
 )
@@ -109,13 +111,47 @@ type ExecutionState struct {
 // Execution runs one action execution. It completes with the runner's
 // RunResult when the action succeeded; otherwise it fails with an
 // ApplicationError whose type tells the status (ErrType*) and whose details
-// hold the RunResult, or is canceled with the RunResult as details.
+// hold the RunResult, or is canceled with the RunResult as details. It
+// always runs the action as a regular activity; NewExecution adds the
+// fast path.
 func Execution(ctx workflow.Context, in ExecutionInput) (activities.RunResult, error) {
-	res, err := execute(ctx, in)
-	if in.EmitEvents {
-		emitEvents(ctx, in, res)
+	return NewExecution(nil)(ctx, in)
+}
+
+// FastPath tells whether an action's next run may take the fast path: its
+// recent runs all ended within a second or so (activities.RecentDurations).
+type FastPath func(actionRef string) bool
+
+// NewExecution returns the Execution workflow. When fast says an action is
+// short, its runner runs as a local activity in the workflow task that
+// eager start handed the worker: no activity task and no second workflow
+// task to dispatch, the same as Temporal's own fastest pattern (eager start
+// plus a local activity). The decision is recorded (SideEffect), so replays
+// agree with it. What the fast path changes for such a run:
+//   - a lost worker is noticed when the workflow task times out (10 s, as
+//     the runner's heartbeat timeout) and the run is then retried as a
+//     regular activity;
+//   - a cancel reaches the action when its workflow task next completes,
+//     which for a run longer than 8 s is every 8 s;
+//   - "running" becomes visible to describe and list then too; a short run
+//     goes from scheduled to its final status.
+//
+// fast is never asked for delayed executions.
+func NewExecution(fast FastPath) func(workflow.Context, ExecutionInput) (activities.RunResult, error) {
+	return func(ctx workflow.Context, in ExecutionInput) (activities.RunResult, error) {
+		local := false
+		if fast != nil && in.Delay <= 0 {
+			ref := in.Request.ActionRef
+			if err := workflow.SideEffect(ctx, func(workflow.Context) any { return fast(ref) }).Get(&local); err != nil {
+				return activities.RunResult{}, err
+			}
+		}
+		res, err := execute(ctx, in, local)
+		if in.EmitEvents {
+			emitEvents(ctx, in, res)
+		}
+		return res, err
 	}
-	return res, err
 }
 
 // emitEvents runs the emitting activity as a local activity: it is short
@@ -153,7 +189,7 @@ func emitEvents(ctx workflow.Context, in ExecutionInput, res activities.RunResul
 	}
 }
 
-func execute(ctx workflow.Context, in ExecutionInput) (activities.RunResult, error) {
+func execute(ctx workflow.Context, in ExecutionInput, local bool) (activities.RunResult, error) {
 	state := &ExecutionState{}
 	if err := workflow.SetQueryHandler(ctx, StateQuery, func() (ExecutionState, error) {
 		return *state, nil
@@ -216,7 +252,22 @@ func execute(ctx workflow.Context, in ExecutionInput) (activities.RunResult, err
 	})
 
 	var res activities.RunResult
-	fut := workflow.ExecuteActivity(actx, RunActivity, in.Request)
+	var fut workflow.Future
+	if local {
+		lctx := workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
+			StartToCloseTimeout: timeout + time.Minute,
+			// Action failures are results; a lost worker is the workflow
+			// task's timeout, after which RunLocal hands over (below).
+			RetryPolicy: &temporal.RetryPolicy{MaximumAttempts: 1},
+		})
+		fut = workflow.ExecuteLocalActivity(lctx, RunLocalActivity, in.Request, workflow.GetInfo(ctx).Attempt)
+		var handover *temporal.ApplicationError
+		if err := fut.Get(ctx, nil); errors.As(err, &handover) && handover.Type() == activities.ErrTypeFastPathRetry {
+			fut = workflow.ExecuteActivity(actx, RunActivity, in.Request)
+		}
+	} else {
+		fut = workflow.ExecuteActivity(actx, RunActivity, in.Request)
+	}
 	sel := workflow.NewSelector(ctx)
 	done := false
 	sel.AddFuture(fut, func(workflow.Future) { done = true })

@@ -9,6 +9,7 @@ import (
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/workflow"
 
 	"github.com/squall-automation/squall/activities"
 )
@@ -219,5 +220,118 @@ func TestExecutionEmitsEvents(t *testing.T) {
 	ev := got[0]
 	if ev.Status != StatusFailed || ev.ActionName != "local" || ev.Parameters["password"] != "********" || ev.Parameters["cmd"] != "exit 3" {
 		t.Fatalf("event: %+v", ev)
+	}
+}
+
+// The fast path: an action its worker knows to be short runs as a local
+// activity (RunLocal), never as the regular one; an action not known to be
+// short runs as the regular activity.
+func TestExecutionFastPath(t *testing.T) {
+	t.Parallel()
+	for _, short := range []bool{true, false} {
+		var s testsuite.WorkflowTestSuite
+		env := s.NewTestWorkflowEnvironment()
+		var regular, local int
+		env.RegisterActivityWithOptions(func(context.Context, activities.RunRequest) (activities.RunResult, error) {
+			regular++
+			return activities.RunResult{Status: StatusSucceeded, Result: map[string]any{}}, nil
+		}, activity.RegisterOptions{Name: RunActivity})
+		env.RegisterActivityWithOptions(func(_ context.Context, _ activities.RunRequest, attempt int32) (activities.RunResult, error) {
+			local++
+			return activities.RunResult{Status: StatusSucceeded, Result: map[string]any{"attempt": attempt}}, nil
+		}, activity.RegisterOptions{Name: RunLocalActivity})
+		asked := ""
+		env.RegisterWorkflowWithOptions(NewExecution(func(ref string) bool { asked = ref; return short }), workflow.RegisterOptions{Name: ExecutionWorkflow})
+		env.ExecuteWorkflow(ExecutionWorkflow, ExecutionInput{Request: activities.RunRequest{ExecutionID: "e", Runner: "local-shell-cmd", ActionRef: "core.local"}})
+		if err := env.GetWorkflowError(); err != nil {
+			t.Fatal(err)
+		}
+		if asked != "core.local" {
+			t.Fatalf("fast path asked about %q", asked)
+		}
+		if short && (local != 1 || regular != 0) || !short && (local != 0 || regular != 1) {
+			t.Fatalf("short=%v: %d local and %d regular runs", short, local, regular)
+		}
+		if got := statusOf(t, env); got != StatusSucceeded {
+			t.Fatalf("status %s", got)
+		}
+	}
+}
+
+// When RunLocal hands over (the workflow task is a retry: the worker that
+// ran the action died), the action runs as the regular activity.
+func TestExecutionFastPathHandsOverAfterALostWorker(t *testing.T) {
+	t.Parallel()
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	regular := 0
+	env.RegisterActivityWithOptions(func(context.Context, activities.RunRequest) (activities.RunResult, error) {
+		regular++
+		return activities.RunResult{Status: StatusSucceeded, Result: map[string]any{}}, nil
+	}, activity.RegisterOptions{Name: RunActivity})
+	// The real RunLocal, told the workflow task is attempt 2.
+	env.RegisterActivityWithOptions(func(ctx context.Context, req activities.RunRequest, _ int32) (activities.RunResult, error) {
+		return (&activities.Runners{}).RunLocal(ctx, req, 2)
+	}, activity.RegisterOptions{Name: RunLocalActivity})
+	env.RegisterWorkflowWithOptions(NewExecution(func(string) bool { return true }), workflow.RegisterOptions{Name: ExecutionWorkflow})
+	env.ExecuteWorkflow(ExecutionWorkflow, ExecutionInput{Request: activities.RunRequest{ExecutionID: "e", Runner: "noop", ActionRef: "core.noop"}})
+	if err := env.GetWorkflowError(); err != nil {
+		t.Fatal(err)
+	}
+	if regular != 1 {
+		t.Fatalf("%d regular runs after the hand-over, want 1", regular)
+	}
+}
+
+// Delayed executions never take the fast path.
+func TestExecutionFastPathNotForDelayed(t *testing.T) {
+	t.Parallel()
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	env.RegisterActivityWithOptions(func(context.Context, activities.RunRequest) (activities.RunResult, error) {
+		return activities.RunResult{Status: StatusSucceeded, Result: map[string]any{}}, nil
+	}, activity.RegisterOptions{Name: RunActivity})
+	asked := false
+	env.RegisterWorkflowWithOptions(NewExecution(func(string) bool { asked = true; return true }), workflow.RegisterOptions{Name: ExecutionWorkflow})
+	env.ExecuteWorkflow(ExecutionWorkflow, ExecutionInput{Request: activities.RunRequest{ExecutionID: "e", Runner: "noop", ActionRef: "core.noop"}, Delay: time.Second})
+	if err := env.GetWorkflowError(); err != nil {
+		t.Fatal(err)
+	}
+	if asked {
+		t.Fatal("the fast path was asked about a delayed execution")
+	}
+}
+
+// A cancel reaches a fast-path action: its context ends, and the
+// execution is canceled.
+func TestExecutionFastPathCancel(t *testing.T) {
+	t.Parallel()
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	started := make(chan struct{})
+	env.RegisterActivityWithOptions(func(ctx context.Context, _ activities.RunRequest, _ int32) (activities.RunResult, error) {
+		close(started)
+		select {
+		case <-ctx.Done():
+			return activities.RunResult{Status: StatusCanceled}, temporal.NewCanceledError(activities.RunResult{Status: StatusCanceled})
+		case <-time.After(30 * time.Second):
+			return activities.RunResult{Status: StatusSucceeded}, nil
+		}
+	}, activity.RegisterOptions{Name: RunLocalActivity})
+	env.RegisterWorkflowWithOptions(NewExecution(func(string) bool { return true }), workflow.RegisterOptions{Name: ExecutionWorkflow})
+	env.RegisterDelayedCallback(func() {
+		<-started
+		env.CancelWorkflow()
+	}, time.Millisecond)
+	t0 := time.Now()
+	env.ExecuteWorkflow(ExecutionWorkflow, ExecutionInput{Request: activities.RunRequest{ExecutionID: "e", Runner: "local-shell-cmd", ActionRef: "core.local"}})
+	if time.Since(t0) > 20*time.Second {
+		t.Fatal("the canceled action ran to its end")
+	}
+	if err := env.GetWorkflowError(); !temporal.IsCanceledError(err) {
+		t.Fatalf("workflow error %v, want canceled", err)
+	}
+	if got := statusOf(t, env); got != StatusCanceled {
+		t.Fatalf("status %s, want canceled", got)
 	}
 }

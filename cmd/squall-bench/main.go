@@ -145,16 +145,8 @@ func runSuite(ctx context.Context, mode string, args []string) error {
 				return fmt.Errorf("connect to Temporal at %s: %w", *temporal, err)
 			}
 			defer tc.Close()
-			s.API.Await = func(ctx context.Context, id string) error {
-				// The outcome (failed, canceled...) is read from the API
-				// afterwards; only transport errors matter here.
-				err := tc.GetWorkflow(ctx, id, "").Get(ctx, nil)
-				var appErr *sdktemporal.ApplicationError
-				var canceled *sdktemporal.CanceledError
-				if err == nil || errors.As(err, &appErr) || errors.As(err, &canceled) {
-					return nil
-				}
-				return err
+			s.API.Await = func(ctx context.Context, id string) (string, error) {
+				return awaitStatus(ctx, tc, id)
 			}
 		default:
 			return fmt.Errorf("-wait: %q is neither temporal nor api", *wait)
@@ -266,4 +258,28 @@ func runChaos(ctx context.Context, args []string) error {
 		_ = os.RemoveAll(*dir)
 	}
 	return nil
+}
+
+// awaitStatus waits for an execution's workflow to close and returns the
+// execution's final status, which Squall's workflow result (or the details
+// of its failure or cancellation) carries.
+func awaitStatus(ctx context.Context, tc client.Client, id string) (string, error) {
+	var res struct {
+		Status string `json:"status"`
+	}
+	err := tc.GetWorkflow(ctx, id, "").Get(ctx, &res)
+	var appErr *sdktemporal.ApplicationError
+	var canceled *sdktemporal.CanceledError
+	switch {
+	case err == nil:
+	case errors.As(err, &appErr):
+		if !appErr.HasDetails() || appErr.Details(&res) != nil || res.Status == "" {
+			res.Status = "failed"
+		}
+	case errors.As(err, &canceled):
+		res.Status = "canceled"
+	default:
+		return "", err
+	}
+	return res.Status, nil
 }

@@ -259,13 +259,18 @@ func runRoles(cmd *cobra.Command, r roles) error {
 			Logger:     log.With("component", "runner"),
 			APIURL:     cfg.APIURL,
 		}
+		var fast workflows.FastPath
+		if cfg.RunnerFastPath {
+			runners.Durations = &activities.RecentDurations{}
+			fast = runners.Durations.Short
+		}
 		if err := runners.InstallShim(); err != nil {
 			return fmt.Errorf("install the Python action shim: %w", err)
 		}
 		eng := &engine.Engine{Store: store, Executions: execs, Logger: log.With("component", "rules")}
 		w := workers.New(tc, workers.Options{
 			TaskQueue: cfg.TaskQueue, Runners: runners, MaxConcurrentActions: cfg.MaxConcurrentActions,
-			Engine: eng, Events: events,
+			Engine: eng, Events: events, FastPath: fast,
 		})
 		if err := w.Start(); err != nil {
 			return fmt.Errorf("start worker: %w", err)
