@@ -152,6 +152,21 @@ func (s *Store) SetTriggerInstanceStatus(ctx context.Context, id, status string)
 	return nil
 }
 
+// SetTriggerInstancesStatus sets the status of many trigger instances in
+// one statement; IDs that do not exist are ignored.
+func (s *Store) SetTriggerInstancesStatus(ctx context.Context, ids []string, status string) error {
+	if !validTriggerInstanceStatus(status) {
+		return fmt.Errorf("set trigger instances status: unknown status %q", status)
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	if _, err := s.pool.Exec(ctx, "UPDATE trigger_instances SET status = $2 WHERE id = ANY($1::text[])", ids, status); err != nil {
+		return fmt.Errorf("set the status of %d trigger instances: %w", len(ids), err)
+	}
+	return nil
+}
+
 const triggerInstanceCols = "c.id, c.trigger, c.trigger_type, c.trigger_params, c.payload, c.occurrence_time, c.status, c.trace_tag"
 
 func scanTriggerInstance(row pgx.CollectableRow) (TriggerInstance, error) {

@@ -2,6 +2,7 @@ package devserver
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"io"
@@ -416,6 +417,41 @@ func dropDatabases(t *testing.T, url string, names ...string) {
 	for _, n := range names {
 		if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{n}.Sanitize()+" WITH (FORCE)"); err != nil {
 			t.Fatalf("drop %s: %v", n, err)
+		}
+	}
+}
+
+// The SQLite file keeps the visibility indexes Squall and the Web UI query
+// by, and loses those nothing queries by.
+func TestSQLiteVisibilityIndexesTrimmed(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := prepareSQLite(dir); err != nil {
+		t.Fatal(err)
+	}
+	// A second start finds the file trimmed already.
+	if _, err := prepareSQLite(dir); err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, DatabaseFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	has := func(name string) bool {
+		var n int
+		if err := db.QueryRow("SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = ?", name).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n == 1
+	}
+	for _, keep := range []string{"default_idx", "by_workflow_type", "by_status", "by_task_queue", "by_keyword_01", "by_temporal_namespace_division"} {
+		if !has(keep) {
+			t.Errorf("index %s was dropped", keep)
+		}
+	}
+	for _, gone := range unusedVisibilityIndexes {
+		if has(gone) {
+			t.Errorf("index %s is still there", gone)
 		}
 	}
 }

@@ -2,6 +2,7 @@ package devserver
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -219,6 +220,9 @@ func prepareSQLite(dataDir string) (*config.SQL, error) {
 	} else if err != nil {
 		return nil, fmt.Errorf("devserver: %w", err)
 	}
+	if err := trimVisibilityIndexes(path); err != nil {
+		return nil, err
+	}
 	return &config.SQL{
 		PluginName:   sqliteplugin.PluginName,
 		DatabaseName: path,
@@ -258,6 +262,47 @@ func createSQLiteFile(path string) error {
 	}
 	if err := os.Rename(tmp, path); err != nil {
 		return fmt.Errorf("devserver: %w", err)
+	}
+	return nil
+}
+
+// unusedVisibilityIndexes are indexes of Temporal's SQLite visibility schema that nothing
+// here queries by: Squall lists by workflow type, ID, status, task queue and its Keyword
+// search attributes; the Web UI by those, start and close time, parent and root workflow;
+// schedules by TemporalNamespaceDivision and TemporalScheduledById. The schema indexes
+// 58 columns, every one of which each visibility write (two or three per workflow) must
+// update: at a few ms of CPU each in the pure-Go SQLite, that was the largest cost of a
+// short workflow. Queries on these columns still work, by scanning.
+var unusedVisibilityIndexes = []string{
+	"by_history_length", "by_history_size_bytes", "by_execution_duration", "by_state_transition_count",
+	"by_parent_run_id", "by_root_run_id", "by_batcher_user",
+	"by_temporal_scheduled_start_time", "by_temporal_schedule_paused", "by_temporal_pause_info",
+	"by_temporal_worker_deployment_version", "by_temporal_workflow_versioning_behavior", "by_temporal_worker_deployment",
+	"by_bool_01", "by_bool_02", "by_bool_03", "by_datetime_01", "by_datetime_02", "by_datetime_03",
+	"by_double_01", "by_double_02", "by_double_03", "by_int_01", "by_int_02", "by_int_03",
+	"by_temporal_bool_01", "by_temporal_bool_02", "by_temporal_datetime_01", "by_temporal_datetime_02",
+	"by_temporal_double_01", "by_temporal_double_02", "by_temporal_int_01", "by_temporal_int_02",
+	"by_temporal_keyword_01", "by_temporal_keyword_02", "by_temporal_keyword_03", "by_temporal_keyword_04",
+	"by_temporal_low_cardinality_keyword_01",
+}
+
+// trimVisibilityIndexes drops unusedVisibilityIndexes from the SQLite file, before the
+// server opens it. Idempotent: a file trimmed before is left as it is.
+func trimVisibilityIndexes(path string) error {
+	// The "sqlite" driver is modernc.org/sqlite, registered by Temporal's SQLite plugin.
+	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)")
+	if err != nil {
+		return fmt.Errorf("devserver: open %s: %w", path, err)
+	}
+	defer db.Close()
+	var b strings.Builder
+	b.WriteString("BEGIN;")
+	for _, name := range unusedVisibilityIndexes {
+		b.WriteString("DROP INDEX IF EXISTS " + name + ";")
+	}
+	b.WriteString("COMMIT;")
+	if _, err := db.Exec(b.String()); err != nil {
+		return fmt.Errorf("devserver: drop unused visibility indexes in %s: %w", path, err)
 	}
 	return nil
 }

@@ -18,14 +18,14 @@ const batchStartTimeout = 30 * time.Second
 type startFunc func(ctx context.Context, evs []workflows.TriggerInstanceInput) (duplicates []bool, err error)
 
 // batcher gathers events and makes each batch durable with one start
-// (group commit). When no start is in flight an event is started at once:
-// at low load nothing waits. Events arriving while starts are in flight
-// gather in the open batch, which is started once its window has passed
-// and one of maxInFlight start slots is free, as soon as no start is in
-// flight any more, or at once when it is full (then it queues for a slot).
-// While every slot is taken the open batch keeps gathering: under load
-// batches grow with the time a start takes, instead of more small starts
-// queueing on the store (SQLite has one writer). Every caller waits for its
+// (group commit). Batches are started at least a window apart, and at most
+// maxInFlight at a time: at low load (the last start a window ago or more)
+// an event is started at once; under load the open batch gathers what
+// arrives until a window has passed since the last start and a start slot
+// is free, so batches grow with the load and the time a start takes,
+// instead of more small starts queueing on the store (SQLite has one
+// writer, and each start also costs visibility records). A full batch is
+// started at once (it queues for a slot). Every caller waits for its
 // batch's start and shares its outcome.
 type batcher struct {
 	window   time.Duration
@@ -36,6 +36,11 @@ type batcher struct {
 
 	mu  sync.Mutex
 	cur *pending
+	// lastStart is when the last batch was started: batches are started
+	// at least a window apart, so under load each gathers what arrives in
+	// a window, and every start (a workflow, its history, its visibility
+	// records) is shared by that many events.
+	lastStart time.Time
 }
 
 // pending is one batch, open while it gathers, then sealed and started.
@@ -81,13 +86,16 @@ func (b *batcher) add(ctx context.Context, ev workflows.TriggerInstanceInput) (d
 	if p == nil {
 		p = &pending{index: map[string]int{}, done: make(chan struct{})}
 		b.cur = p
-		if len(b.slots) == 0 {
-			// Nothing is in flight, so nothing is gained by waiting: this
-			// event starts at once, and those arriving during its start
-			// gather behind it (group commit with no fixed delay at low load).
+		wait := time.Until(b.lastStart.Add(b.window))
+		if wait <= 0 {
+			// The last start was a window ago or more (low load): nothing
+			// is gained by waiting, this event starts at once (as soon as
+			// nothing is in flight), and those arriving meanwhile gather
+			// behind it.
 			p.ready = true
+			wait = b.window
 		}
-		p.timer = time.AfterFunc(b.window, func() {
+		p.timer = time.AfterFunc(wait, func() {
 			b.mu.Lock()
 			defer b.mu.Unlock()
 			if b.cur == p {
@@ -102,7 +110,7 @@ func (b *batcher) add(ctx context.Context, ev workflows.TriggerInstanceInput) (d
 	p.bytes += size
 	if len(p.evs) >= b.maxN || p.bytes >= b.maxBytes {
 		b.sealFullLocked(p)
-	} else if p.ready {
+	} else if p.ready && len(b.slots) == 0 {
 		b.startReadyLocked()
 	}
 	b.mu.Unlock()
@@ -116,6 +124,9 @@ func (b *batcher) sealFullLocked(p *pending) {
 	p.timer.Stop()
 	go func() {
 		b.slots <- struct{}{}
+		b.mu.Lock()
+		b.lastStart = time.Now()
+		b.mu.Unlock()
 		b.run(p)
 	}()
 }
@@ -130,6 +141,7 @@ func (b *batcher) startReadyLocked() {
 	select {
 	case b.slots <- struct{}{}:
 		b.cur = nil
+		b.lastStart = time.Now()
 		go b.run(p)
 	default:
 		// Every slot is taken: p goes on gathering until one is freed.
@@ -144,9 +156,6 @@ func (b *batcher) run(p *pending) {
 	close(p.done)
 	<-b.slots
 	b.mu.Lock()
-	if b.cur != nil && len(b.slots) == 0 {
-		b.cur.ready = true // nothing in flight any more: no reason to wait
-	}
 	b.startReadyLocked()
 	b.mu.Unlock()
 }

@@ -96,21 +96,22 @@ func pilot(t *testing.T, b *batcher, s *starts) (release func(), done <-chan err
 	return func() { close(s.holdCh) }, ch
 }
 
-// With nothing in flight an event is started at once, without waiting
-// out the window.
+// At low load (the last start a window ago or more) an event is started at
+// once, without waiting out the window.
 func TestBatcherStartsALoneEventAtOnce(t *testing.T) {
 	s := &starts{}
-	b := newBatcher(time.Hour, 1000, 1<<20, 4, s.start)
-	for _, id := range []string{"lone", "next"} {
-		done := make(chan error, 1)
-		go func() { _, err := b.add(context.Background(), ev(id)); done <- err }()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Fatal(err)
-			}
-		case <-time.After(10 * time.Second):
-			t.Fatalf("event %s waited for the window although nothing was in flight", id)
+	window := 300 * time.Millisecond
+	b := newBatcher(window, 1000, 1<<20, 4, s.start)
+	for i, id := range []string{"lone", "next"} {
+		if i > 0 {
+			time.Sleep(window + 50*time.Millisecond)
+		}
+		t0 := time.Now()
+		if _, err := b.add(context.Background(), ev(id)); err != nil {
+			t.Fatal(err)
+		}
+		if waited := time.Since(t0); waited > window/2 {
+			t.Fatalf("event %s waited %s at low load", id, waited)
 		}
 	}
 	if got := s.sizes(); fmt.Sprint(got) != "[1 1]" {
@@ -136,47 +137,28 @@ func TestBatcherGathersConcurrentEventsInOneStart(t *testing.T) {
 	}
 }
 
-// While a start is in flight, an event waits for the window and no longer.
+// Under load batches are started a window apart, even when the previous
+// start has ended, and no more than that.
 func TestBatcherWindowBoundsTheWait(t *testing.T) {
 	s := &starts{}
-	window := 40 * time.Millisecond
+	window := 80 * time.Millisecond
 	b := newBatcher(window, 1000, 1<<20, 4, s.start)
-	release, _ := pilot(t, b, s)
-	defer release()
 	t0 := time.Now()
+	release, pilotDone := pilot(t, b, s)
+	time.Sleep(10 * time.Millisecond)
+	release()
+	if err := <-pilotDone; err != nil {
+		t.Fatal(err)
+	}
 	if _, err := b.add(context.Background(), ev("second")); err != nil {
 		t.Fatal(err)
 	}
 	waited := time.Since(t0)
 	if waited < window {
-		t.Fatalf("an event was started after %s, before the %s window closed", waited, window)
+		t.Fatalf("the next batch was started %s after the last, within the %s window", waited, window)
 	}
 	if waited > window+500*time.Millisecond {
-		t.Fatalf("an event waited %s for a %s window", waited, window)
-	}
-}
-
-// A batch waiting for its window starts as soon as nothing is in flight.
-func TestBatcherStartsTheOpenBatchWhenTheStartsEnd(t *testing.T) {
-	s := &starts{}
-	b := newBatcher(time.Hour, 1000, 1<<20, 4, s.start)
-	release, _ := pilot(t, b, s)
-	done := make(chan []error, 1)
-	go func() { done <- addAll(b, "e", 3) }()
-	time.Sleep(20 * time.Millisecond)
-	release()
-	select {
-	case errs := <-done:
-		for i, err := range errs {
-			if err != nil {
-				t.Fatalf("event %d: %v", i, err)
-			}
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("the open batch waited for its window after the start in flight ended")
-	}
-	if got := s.sizes(); fmt.Sprint(got) != "[1 3]" {
-		t.Fatalf("batch sizes %v, want [1 3]", got)
+		t.Fatalf("the next batch was started %s after the last, for a %s window", waited, window)
 	}
 }
 

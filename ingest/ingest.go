@@ -82,7 +82,7 @@ const (
 	DefaultMaxBatchBytes = 1 << 20
 	// DefaultMaxBatchStarts: a start in flight while the next batch
 	// gathers, and one spare for a full batch.
-	DefaultMaxBatchStarts = 2
+	DefaultMaxBatchStarts = 1
 )
 
 // Dispatcher accepts events.

@@ -63,6 +63,6 @@ func Register(r worker.Registry, opts Options) {
 	r.RegisterWorkflowWithOptions(workflows.TriggerInstance, workflow.RegisterOptions{Name: workflows.TriggerInstanceWorkflow})
 	r.RegisterWorkflowWithOptions(workflows.TriggerInstanceBatch, workflow.RegisterOptions{Name: workflows.TriggerInstanceBatchWorkflow})
 	r.RegisterActivityWithOptions(opts.Engine.ProcessTriggerInstance, activity.RegisterOptions{Name: workflows.ProcessTriggerInstanceActivity})
-	r.RegisterActivityWithOptions(workflows.ProcessEach(opts.Engine.ProcessTriggerInstance), activity.RegisterOptions{Name: workflows.ProcessTriggerInstancesActivity})
+	r.RegisterActivityWithOptions(opts.Engine.ProcessTriggerInstances, activity.RegisterOptions{Name: workflows.ProcessTriggerInstancesActivity})
 	r.RegisterActivityWithOptions(opts.Events.EmitExecutionEvents, activity.RegisterOptions{Name: workflows.EmitExecutionEventsActivity})
 }

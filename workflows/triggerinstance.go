@@ -234,6 +234,9 @@ func ProcessEach(process func(context.Context, TriggerInstanceInput) (TriggerIns
 			out ProcessTriggerInstancesResult
 			wg  sync.WaitGroup
 		)
+		// Outside an activity (the rules engine's own tests) there is no
+		// logger or heartbeat to use.
+		inActivity := activity.IsActivity(ctx)
 		sem := make(chan struct{}, processEachConcurrency)
 		for _, ev := range evs {
 			select {
@@ -249,15 +252,19 @@ func ProcessEach(process func(context.Context, TriggerInstanceInput) (TriggerIns
 				defer mu.Unlock()
 				if err != nil {
 					out.Retry = append(out.Retry, ev.ID)
-					activity.GetLogger(ctx).Warn("processing a trigger instance failed; it will be tried again",
-						"trigger_instance", ev.ID, "error", err)
+					if inActivity {
+						activity.GetLogger(ctx).Warn("processing a trigger instance failed; it will be tried again",
+							"trigger_instance", ev.ID, "error", err)
+					}
 				} else {
 					out.Processed++
 					out.Matched += len(r.Matched)
 					out.Executions += len(r.Executions)
 					out.Failed += len(r.Failed)
 				}
-				activity.RecordHeartbeat(ctx, out.Processed)
+				if inActivity {
+					activity.RecordHeartbeat(ctx, out.Processed)
+				}
 			})
 		}
 		wg.Wait()

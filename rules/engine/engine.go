@@ -25,7 +25,9 @@ import (
 // Store is what the engine needs from the catalog.
 type Store interface {
 	RecordTriggerInstance(ctx context.Context, ti catalog.TriggerInstance) (bool, error)
+	RecordTriggerInstances(ctx context.Context, tis []catalog.TriggerInstance) ([]bool, error)
 	SetTriggerInstanceStatus(ctx context.Context, id, status string) error
+	SetTriggerInstancesStatus(ctx context.Context, ids []string, status string) error
 	EnabledRulesFor(ctx context.Context, triggerKey string) ([]catalog.RuleRecord, error)
 	// RulesVersion changes whenever any rule does.
 	RulesVersion(ctx context.Context) (string, error)
@@ -143,31 +145,151 @@ func (e *Engine) compile(rec catalog.RuleRecord) (*rules.Rule, error) {
 // (trigger instance, rule). A retry after any crash therefore completes the
 // work without firing a rule twice.
 func (e *Engine) ProcessTriggerInstance(ctx context.Context, in workflows.TriggerInstanceInput) (workflows.TriggerInstanceResult, error) {
-	res := workflows.TriggerInstanceResult{TriggerInstanceID: in.ID}
-	in.Payload, _ = intNumbers(in.Payload).(map[string]any)
-	in.TriggerParams, _ = intNumbers(in.TriggerParams).(map[string]any)
-	log := e.logger().With("trigger_instance", in.ID, "trigger_type", in.TriggerType)
+	in = normalize(in)
 	if !in.Recorded {
-		if _, err := e.Store.RecordTriggerInstance(ctx, catalog.TriggerInstance{
-			ID: in.ID, TriggerType: in.TriggerType, TriggerParams: in.TriggerParams,
-			Payload: in.Payload, OccurrenceTime: in.OccurredAt, TraceTag: in.TraceTag,
-			Status: catalog.TriggerInstanceProcessing,
-		}); err != nil {
-			return res, fmt.Errorf("record trigger instance: %w", err)
+		if _, err := e.Store.RecordTriggerInstance(ctx, e.record(in, catalog.TriggerInstanceProcessing)); err != nil {
+			return workflows.TriggerInstanceResult{TriggerInstanceID: in.ID}, fmt.Errorf("record trigger instance: %w", err)
 		}
 	}
+	p, err := e.plan(ctx, in)
+	if err != nil {
+		return workflows.TriggerInstanceResult{TriggerInstanceID: in.ID}, err
+	}
+	res, err := e.carryOut(ctx, in, p)
+	if err != nil {
+		return res, err
+	}
+	return res, e.finish(ctx, in.ID, p.status)
+}
+
+// ProcessTriggerInstances is the activity behind TriggerInstanceBatch:
+// ProcessTriggerInstance for every event of a batch, with the bookkeeping
+// grouped. The events are matched first; one statement then records them
+// all, those no rule fired for already with their final status (under
+// load most events), and one more sets the status of the others once
+// their rules are enforced, concurrently. Events whose enforcement failed
+// are reported for retry, as ProcessEach does.
+func (e *Engine) ProcessTriggerInstances(ctx context.Context, evs []workflows.TriggerInstanceInput) (workflows.ProcessTriggerInstancesResult, error) {
+	var out workflows.ProcessTriggerInstancesResult
+	plans := make(map[string]*plan, len(evs))
+	var records []catalog.TriggerInstance
+	var busy, recorded []workflows.TriggerInstanceInput
+	for _, in := range evs {
+		in = normalize(in)
+		p, err := e.plan(ctx, in)
+		if err != nil {
+			return out, err
+		}
+		plans[in.ID] = p
+		switch {
+		case in.Recorded:
+			recorded = append(recorded, in)
+		case p.quiet():
+			records = append(records, e.record(in, p.status))
+			out.Processed++
+		default:
+			records = append(records, e.record(in, catalog.TriggerInstanceProcessing))
+			busy = append(busy, in)
+		}
+	}
+	inserted, err := e.Store.RecordTriggerInstances(ctx, records)
+	if err != nil {
+		return workflows.ProcessTriggerInstancesResult{}, fmt.Errorf("record %d trigger instances: %w", len(records), err)
+	}
+	byStatus := map[string][]string{}
+	for i, rec := range records {
+		if !inserted[i] && rec.Status != catalog.TriggerInstanceProcessing {
+			// Recorded by an earlier attempt, which may have ended before
+			// its final status: set it.
+			byStatus[rec.Status] = append(byStatus[rec.Status], rec.ID)
+		}
+	}
+	busy = append(busy, recorded...)
+	r, err := workflows.ProcessEach(func(ctx context.Context, in workflows.TriggerInstanceInput) (workflows.TriggerInstanceResult, error) {
+		return e.carryOut(ctx, in, plans[in.ID])
+	})(ctx, busy)
+	if err != nil {
+		return out, err
+	}
+	retry := make(map[string]bool, len(r.Retry))
+	for _, id := range r.Retry {
+		retry[id] = true
+	}
+	for _, in := range busy {
+		if !retry[in.ID] {
+			byStatus[plans[in.ID].status] = append(byStatus[plans[in.ID].status], in.ID)
+		}
+	}
+	for status, ids := range byStatus {
+		if err := e.Store.SetTriggerInstancesStatus(ctx, ids, status); err != nil {
+			return out, fmt.Errorf("set the status of %d trigger instances: %w", len(ids), err)
+		}
+	}
+	out.Processed += r.Processed
+	out.Matched += r.Matched
+	out.Executions += r.Executions
+	out.Failed += r.Failed
+	out.Retry = r.Retry
+	return out, nil
+}
+
+// normalize gives an event's JSON numbers the types st2's rules expect.
+func normalize(in workflows.TriggerInstanceInput) workflows.TriggerInstanceInput {
+	in.Payload, _ = intNumbers(in.Payload).(map[string]any)
+	in.TriggerParams, _ = intNumbers(in.TriggerParams).(map[string]any)
+	return in
+}
+
+// record is the trigger instance row of an event.
+func (e *Engine) record(in workflows.TriggerInstanceInput, status string) catalog.TriggerInstance {
+	return catalog.TriggerInstance{
+		ID: in.ID, TriggerType: in.TriggerType, TriggerParams: in.TriggerParams,
+		Payload: in.Payload, OccurrenceTime: in.OccurredAt, TraceTag: in.TraceTag,
+		Status: status,
+	}
+}
+
+// plan is what an event asks of the rules engine: the rules of its trigger
+// that matched (or failed to evaluate), the rules that no longer compile,
+// and the status it ends with.
+type plan struct {
+	matches []rules.MatchResult
+	byRef   map[string]catalog.RuleRecord
+	broken  []brokenRule
+	status  string
+}
+
+// quiet: nothing to enforce or to record beyond the trigger instance.
+func (p *plan) quiet() bool { return len(p.matches) == 0 && len(p.broken) == 0 }
+
+// plan matches an event against the enabled rules of its trigger.
+func (e *Engine) plan(ctx context.Context, in workflows.TriggerInstanceInput) (*plan, error) {
 	key, err := rules.TriggerKey(in.TriggerType, in.TriggerParams)
 	if err != nil {
 		// Parameters that are not JSON cannot match any rule: a permanent
 		// failure of this instance, recorded rather than retried.
-		log.Error("trigger instance has unusable trigger parameters", "error", err)
-		return res, e.finish(ctx, in.ID, catalog.TriggerInstanceProcessingFailed)
+		e.logger().Error("trigger instance has unusable trigger parameters",
+			"trigger_instance", in.ID, "trigger_type", in.TriggerType, "error", err)
+		return &plan{status: catalog.TriggerInstanceProcessingFailed}, nil
 	}
 	tr, err := e.rulesFor(ctx, key)
 	if err != nil {
-		return res, err
+		return nil, err
 	}
-	for _, b := range tr.broken {
+	extra := map[string]any{"trigger_instance": map[string]any{"id": in.ID}}
+	return &plan{
+		matches: tr.index.Match(in.TriggerType, in.TriggerParams, in.Payload, extra),
+		byRef:   tr.byRef, broken: tr.broken, status: catalog.TriggerInstanceProcessed,
+	}, nil
+}
+
+// carryOut enforces an event's plan: it records the failed enforcements of
+// rules that no longer compile or failed to evaluate, and starts the
+// action of every rule that matched.
+func (e *Engine) carryOut(ctx context.Context, in workflows.TriggerInstanceInput, p *plan) (workflows.TriggerInstanceResult, error) {
+	res := workflows.TriggerInstanceResult{TriggerInstanceID: in.ID}
+	log := e.logger().With("trigger_instance", in.ID, "trigger_type", in.TriggerType)
+	for _, b := range p.broken {
 		// Registration compiles rules, so this means a rule stored by an
 		// older Squall no longer compiles: record it, fire nothing for it.
 		if _, _, rerr := e.Store.RecordEnforcement(ctx, e.enforcement(b.rec, in.ID, "", fmt.Sprintf("rule does not compile: %v", b.err))); rerr != nil {
@@ -175,9 +297,7 @@ func (e *Engine) ProcessTriggerInstance(ctx context.Context, in workflows.Trigge
 		}
 		res.Failed = append(res.Failed, b.rec.Ref)
 	}
-	byRef := tr.byRef
-	extra := map[string]any{"trigger_instance": map[string]any{"id": in.ID}}
-	matches := tr.index.Match(in.TriggerType, in.TriggerParams, in.Payload, extra)
+	matches := p.matches
 	// Enforce the matches concurrently: each starts a workflow, and an
 	// event matching ten rules should not wait for ten starts in a row.
 	// Outcomes are collected per match and reported in match order.
@@ -189,7 +309,7 @@ func (e *Engine) ProcessTriggerInstance(ctx context.Context, in workflows.Trigge
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(maxConcurrentEnforcements)
 	for i, m := range matches {
-		rec := byRef[m.Rule.Ref]
+		rec := p.byRef[m.Rule.Ref]
 		g.Go(func() error {
 			if m.Err != nil {
 				reason := fmt.Sprintf("failed to evaluate criteria: %v", m.Err)
@@ -223,7 +343,7 @@ func (e *Engine) ProcessTriggerInstance(ctx context.Context, in workflows.Trigge
 		}
 		res.Executions = append(res.Executions, o.execID)
 	}
-	return res, e.finish(ctx, in.ID, catalog.TriggerInstanceProcessed)
+	return res, nil
 }
 
 // enforce starts the rule's action. A reason (with a nil error) means the

@@ -236,3 +236,51 @@ func TestRuleChangesReachTheNextEvent(t *testing.T) {
 		t.Fatalf("after delete: matched %v", got)
 	}
 }
+
+// A batch is processed as its events one by one would be: each event is
+// recorded with its final status, matching events fire their rules once,
+// and processing the batch again fires nothing twice.
+func TestProcessTriggerInstancesBatch(t *testing.T) {
+	t.Parallel()
+	store, r, e := setup(t)
+	ctx := t.Context()
+	hook := func(id, name string) workflows.TriggerInstanceInput {
+		return workflows.TriggerInstanceInput{
+			ID: id, TriggerType: "core.st2.webhook", TriggerParams: map[string]any{"url": "sample"},
+			Payload: map[string]any{"headers": map[string]any{}, "body": map[string]any{"name": name}}, OccurredAt: time.Now(),
+		}
+	}
+	evs := []workflows.TriggerInstanceInput{
+		hook("eeeeeeeeeeeeeeeeeeeeeee1", "st2"), hook("eeeeeeeeeeeeeeeeeeeeeee2", "other"),
+		hook("eeeeeeeeeeeeeeeeeeeeeee3", "st2"), hook("eeeeeeeeeeeeeeeeeeeeeee4", "nobody"),
+	}
+	for round := range 2 {
+		res, err := e.ProcessTriggerInstances(ctx, evs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Processed != 4 || len(res.Retry) != 0 || res.Executions != 2 {
+			t.Fatalf("round %d: %+v, want 4 processed, 2 executions", round, res)
+		}
+	}
+	if n := len(r.all()); n != 4 {
+		// Two rounds each ask for the two executions; their IDs are the same.
+		t.Fatalf("%d run requests, want 2 per round", n)
+	}
+	ids := map[string]bool{}
+	for _, req := range r.all() {
+		ids[req.ID] = true
+	}
+	if len(ids) != 2 {
+		t.Fatalf("execution IDs %v: the second round must reuse the first's", ids)
+	}
+	for _, ev := range evs {
+		ti, err := store.GetTriggerInstance(ctx, ev.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ti.Status != catalog.TriggerInstanceProcessed {
+			t.Fatalf("trigger instance %s: status %s", ev.ID, ti.Status)
+		}
+	}
+}
