@@ -5,8 +5,9 @@
 # Each scenario prints its counts and PASS only on zero loss; the exit
 # status is non-zero when any fails (logs are then kept; the path is shown).
 #
-# Knobs: CHAOS_SCENARIOS (worker-kill,api-kill,restart-deps), CHAOS_WEBHOOKS
-# (burst size, default 5000), CHAOS_ARGS (more squall-bench chaos flags).
+# Knobs: CHAOS_SCENARIOS (worker-kill,api-kill,restart-deps,sensor-crash,
+# sensor-host-kill), CHAOS_WEBHOOKS (burst size, default 5000), CHAOS_ARGS
+# (more squall-bench chaos flags).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 go build -o bin/squall-bench ./cmd/squall-bench

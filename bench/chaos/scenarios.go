@@ -29,8 +29,14 @@ type Options struct {
 	// Settle bounds how long a scenario waits for everything acknowledged
 	// to finish after the faults.
 	Settle time.Duration
-	// PackDir is where the scenarios' rule pack is written (readable by the
-	// API server).
+	// SensorInterval is how often the sensor scenarios' sensor dispatches;
+	// in sensor-crash it crashes SensorCrashes times, after every
+	// SensorCrashEvery-th event.
+	SensorInterval   time.Duration
+	SensorCrashes    int
+	SensorCrashEvery int
+	// PackDir is where the scenarios' packs are written (readable by the
+	// API server, whose host also runs the workers and so the sensors).
 	PackDir string
 	Out     io.Writer
 }
@@ -92,7 +98,7 @@ func chaosPack() bench.RulePack {
 }
 
 // Scenarios lists the scenarios by name, in the order `chaos` runs them.
-var Scenarios = []string{"worker-kill", "api-kill", "restart-deps"}
+var Scenarios = []string{"worker-kill", "api-kill", "restart-deps", "sensor-crash", "sensor-host-kill"}
 
 // Run runs one scenario against the stack.
 func Run(ctx context.Context, s *Stack, name string, o Options) Outcome {
@@ -106,6 +112,10 @@ func Run(ctx context.Context, s *Stack, name string, o Options) Outcome {
 		err = apiKill(ctx, s, o, &out)
 	case "restart-deps":
 		err = restartDeps(ctx, s, o, &out)
+	case "sensor-crash":
+		err = sensorCrashScenario(ctx, s, o, &out)
+	case "sensor-host-kill":
+		err = sensorHostKill(ctx, s, o, &out)
 	default:
 		err = fmt.Errorf("unknown scenario %q (have %s)", name, strings.Join(Scenarios, ", "))
 	}

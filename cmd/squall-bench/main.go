@@ -195,6 +195,9 @@ func runChaos(ctx context.Context, args []string) error {
 	actionSeconds := fs.Int("action-seconds", 5, "worker-kill: how long each action sleeps")
 	webhooks := fs.Int("webhooks", 5000, "api-kill: webhooks in the burst")
 	loadSeconds := fs.Int("load-seconds", 4, "restart-deps: seconds of load between faults")
+	sensorInterval := fs.Duration("sensor-interval", 150*time.Millisecond, "sensor-crash, sensor-host-kill: time between the sensor's events")
+	sensorCrashes := fs.Int("sensor-crashes", 3, "sensor-crash: how many times the sensor crashes (restarts back off 1s, 2s, 4s, ...)")
+	sensorCrashEvery := fs.Int("sensor-crash-every", 15, "sensor-crash: the sensor crashes after every this many events")
 	conc := fs.Int("c", 16, "client concurrency")
 	settle := fs.Duration("settle", 3*time.Minute, "how long to wait for acknowledged work to finish after the faults")
 	heartbeat := fs.Duration("heartbeat-timeout", 3*time.Second, "runners' heartbeat timeout (SQUALL_RUNNER_HEARTBEAT_TIMEOUT)")
@@ -223,6 +226,7 @@ func runChaos(ctx context.Context, args []string) error {
 	}
 	opts := chaos.Options{
 		LongActions: *longActions, ActionSeconds: *actionSeconds, Webhooks: *webhooks, LoadSeconds: *loadSeconds,
+		SensorInterval: *sensorInterval, SensorCrashes: *sensorCrashes, SensorCrashEvery: *sensorCrashEvery,
 		Concurrency: *conc, Settle: *settle, PackDir: *dir, Out: os.Stdout,
 	}
 	var outcomes []chaos.Outcome
