@@ -180,7 +180,19 @@ func (r *Runners) RunLocal(ctx context.Context, req RunRequest, workflowTaskAtte
 		return RunResult{}, temporal.NewNonRetryableApplicationError(
 			"the worker running this action was lost; it runs again as a regular activity", ErrTypeFastPathRetry, nil)
 	}
-	return r.Run(ctx, req)
+	res, err := r.Run(ctx, req)
+	if err != nil && ctx.Err() != nil {
+		select {
+		case <-activity.GetWorkerStopChannel(ctx):
+			// The worker is stopping, not the execution being canceled:
+			// the action is run again elsewhere, as a regular activity
+			// cut short by a worker stop would be.
+			return RunResult{}, temporal.NewNonRetryableApplicationError(
+				"the worker stopped while running this action; it runs again as a regular activity", ErrTypeFastPathRetry, nil)
+		default:
+		}
+	}
+	return res, err
 }
 
 // invalidRequest is Run's answer to a request that cannot run at all.

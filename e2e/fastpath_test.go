@@ -73,6 +73,22 @@ func TestFastPath(t *testing.T) {
 		}
 	})
 
+	t.Run("worker stopped", func(t *testing.T) {
+		// A graceful stop cancels what the worker runs; a fast-path run
+		// must then be handed over, not reported canceled.
+		quick(5) // the canceled run disqualified the action for a while
+		ex := a.run("core.local", map[string]any{"cmd": "sleep 3; echo done"})
+		time.Sleep(1500 * time.Millisecond)
+		s.stop("worker-1")
+		s.start("worker-1b", "worker")
+		done := a.wait(ex.ID, 90*time.Second)
+		if done.Status != "succeeded" || done.Result["stdout"] != "done" {
+			t.Fatalf("after a graceful worker stop: %+v", done)
+		}
+		s.stop("worker-1b")
+		s.start("worker-1", "worker")
+	})
+
 	t.Run("worker killed", func(t *testing.T) {
 		quick(5) // the canceled run disqualified the action for a while
 		ex := a.run("core.local", map[string]any{"cmd": "sleep 4; echo done"})

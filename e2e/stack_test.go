@@ -170,6 +170,27 @@ func (s *stack) kill(name string) {
 	_, _ = cmd.Process.Wait()
 }
 
+// stop sends SIGTERM to a process, as an operator's restart does, and waits
+// for it to exit.
+func (s *stack) stop(name string) {
+	s.mu.Lock()
+	cmd := s.procs[name]
+	delete(s.procs, name)
+	s.mu.Unlock()
+	if cmd == nil {
+		return
+	}
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() { _, _ = cmd.Process.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		_ = cmd.Process.Kill()
+		s.t.Errorf("%s did not stop within 30 s of SIGTERM", name)
+	}
+}
+
 func (s *stack) stopAll() {
 	s.mu.Lock()
 	procs := s.procs
