@@ -35,6 +35,10 @@ var (
 	// errCancelRequested ends a run whose cancellation Temporal recorded
 	// before the activity context learned of it.
 	errCancelRequested = errors.New("the sensor's cancellation was requested")
+	// errWorkerStopping ends a run because its worker is shutting down
+	// gracefully (worker.Stop: SIGTERM to squall worker, Ctrl-C of squall
+	// up): the sensor is stopped as on a disable and handed over.
+	errWorkerStopping = errors.New("the worker is stopping; handing the sensor over")
 )
 
 // Deps is what running sensors needs. Zero durations mean the defaults.
@@ -109,10 +113,28 @@ type RunSensorResult struct {
 	// count as healthy; the workflow starts it again at once.
 	Exited   bool `json:"exited,omitempty"`
 	ExitCode int  `json:"exit_code,omitempty"`
+	// Handover: the worker running the sensor is stopping gracefully; the
+	// sensor was stopped as on a disable (SIGTERM, grace period, SIGKILL;
+	// process_exit dispatched) and the workflow starts it again at once,
+	// on another worker, as a fresh run: a handover is not a crash and
+	// neither waits for nor adds to the crash backoff. (A workflow of an
+	// older Squall, which does not know the field, does the same: any
+	// result that is neither Stopped nor an error starts the sensor again.)
+	Handover bool `json:"handover,omitempty"`
 }
 
-// RunSensor runs one sensor until it exits or the activity is cancelled,
-// heartbeating all along. The sensor never outlives the call.
+// RunSensor runs one sensor until it exits, the activity is cancelled or
+// its worker stops, heartbeating all along. The sensor never outlives the
+// call.
+//
+// A graceful worker stop (worker.Stop, which NewWorker gives
+// WorkerStopTimeout for this) closes the SDK's worker stop channel before
+// it cancels anything: the sensor is then stopped gracefully and the call
+// returns a Handover result, which Temporal records while the worker is
+// still up, so the sensor starts again on another worker at once instead
+// of after the heartbeat timeout. A worker that dies (kill -9, crash, OOM)
+// reports nothing: its sensor gets SIGKILL from the kernel (Pdeathsig) and
+// Temporal starts it elsewhere after HeartbeatTimeout.
 func (a *Activities) RunSensor(ctx context.Context, in RunSensorInput) (RunSensorResult, error) {
 	info := activity.GetInfo(ctx)
 	log := a.logger().With("sensor", in.Ref, "attempt", info.Attempt)
@@ -126,10 +148,18 @@ func (a *Activities) RunSensor(ctx context.Context, in RunSensorInput) (RunSenso
 	if !rec.Enabled {
 		return RunSensorResult{Stopped: true, Reason: "the sensor is disabled"}, nil
 	}
+	workerStop := activity.GetWorkerStopChannel(ctx)
+	select {
+	case <-workerStop:
+		// Picked up while the worker drains: leave it to another one.
+		log.Info("the worker is stopping; not starting the sensor here")
+		return RunSensorResult{Handover: true, Reason: errWorkerStopping.Error()}, nil
+	default:
+	}
 
 	runCtx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	go a.keepAlive(runCtx, cancel, log)
+	go a.keepAlive(runCtx, cancel, workerStop, log)
 
 	r := &run{a: a, rec: rec, log: log}
 	started := time.Now()
@@ -146,6 +176,15 @@ func (a *Activities) RunSensor(ctx context.Context, in RunSensorInput) (RunSenso
 		return RunSensorResult{}, temporal.NewCanceledError(cause.Error())
 	case errors.Is(cause, errLeaseLost):
 		return RunSensorResult{}, fmt.Errorf("sensor %s stopped: %w", rec.Ref, cause)
+	case errors.Is(cause, errWorkerStopping):
+		// Stopped (or failed to start) because of the stop, not on its
+		// own: whatever execute says, this is a handover.
+		if err != nil {
+			log.Info("the sensor could not start before the worker's shutdown; handing it over", "error", err)
+		} else {
+			log.Info("sensor stopped for the worker's shutdown; handing it over", "exit_code", exitCode)
+		}
+		return RunSensorResult{Handover: true, Reason: cause.Error(), ExitCode: exitCode}, nil
 	}
 	if err != nil {
 		return RunSensorResult{}, fmt.Errorf("sensor %s: %w", rec.Ref, err)
@@ -162,7 +201,9 @@ func (a *Activities) RunSensor(ctx context.Context, in RunSensorInput) (RunSenso
 
 // keepAlive heartbeats until ctx ends and, with a Temporal client, checks
 // the lease (see Deps.Temporal); losing it cancels ctx with errLeaseLost.
-func (a *Activities) keepAlive(ctx context.Context, cancel context.CancelCauseFunc, log *slog.Logger) {
+// The worker's stop (workerStop closing) cancels ctx with
+// errWorkerStopping.
+func (a *Activities) keepAlive(ctx context.Context, cancel context.CancelCauseFunc, workerStop <-chan struct{}, log *slog.Logger) {
 	hb := time.NewTicker(orDefault(a.deps.HeartbeatInterval, DefaultHeartbeatInterval))
 	defer hb.Stop()
 	var lease <-chan time.Time
@@ -176,6 +217,10 @@ func (a *Activities) keepAlive(ctx context.Context, cancel context.CancelCauseFu
 	for {
 		select {
 		case <-ctx.Done():
+			return
+		case <-workerStop:
+			log.Info("the worker is stopping; stopping the sensor so that another worker takes it over")
+			cancel(errWorkerStopping)
 			return
 		case <-hb.C:
 			activity.RecordHeartbeat(ctx)

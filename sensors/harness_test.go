@@ -17,6 +17,7 @@ import (
 
 	"go.temporal.io/sdk/client"
 	sdklog "go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/worker"
 
 	"github.com/squall-automation/squall/catalog"
 	"github.com/squall-automation/squall/ingest"
@@ -78,7 +79,15 @@ type harness struct {
 // Temporal server without seeing each other.
 func newHarness(t *testing.T, enabled ...string) *harness {
 	t.Helper()
-	addr := testenv.TemporalAddress(t)
+	h := newHarnessWithoutWorker(t, enabled...)
+	h.startWorker(h.c)
+	return h
+}
+
+// newHarnessWithoutWorker is newHarness without the worker: the test
+// starts its own (startWorker).
+func newHarnessWithoutWorker(t *testing.T, enabled ...string) *harness {
+	t.Helper()
 	pool := testenv.Pool(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	t.Cleanup(cancel)
@@ -92,7 +101,14 @@ func newHarness(t *testing.T, enabled ...string) *harness {
 		h.edit(h.metadataFile(class), "enabled: false", "enabled: true")
 	}
 	h.register()
+	h.c = h.dial()
+	return h
+}
 
+// dial returns a new Temporal client, closed when the test ends.
+func (h *harness) dial() client.Client {
+	h.t.Helper()
+	addr := testenv.TemporalAddress(h.t)
 	ns := os.Getenv("SQUALL_TEST_TEMPORAL_NAMESPACE")
 	if ns == "" {
 		ns = "squall"
@@ -100,12 +116,10 @@ func newHarness(t *testing.T, enabled ...string) *harness {
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	c, err := client.Dial(client.Options{HostPort: addr, Namespace: ns, Logger: sdklog.NewStructuredLogger(quiet)})
 	if err != nil {
-		t.Fatalf("dial Temporal at %s: %v", addr, err)
+		h.t.Fatalf("dial Temporal at %s: %v", addr, err)
 	}
-	t.Cleanup(c.Close)
-	h.c = c
-	h.startWorker(c)
-	return h
+	h.t.Cleanup(c.Close)
+	return c
 }
 
 func (h *harness) deps() sensors.Deps {
@@ -118,7 +132,9 @@ func (h *harness) deps() sensors.Deps {
 	}
 }
 
-func (h *harness) startWorker(c client.Client) {
+// startWorker starts a sensors worker on the test's queue over c; it is
+// stopped when the test ends (stopping it earlier is fine).
+func (h *harness) startWorker(c client.Client) worker.Worker {
 	h.t.Helper()
 	w := sensors.NewWorker(c, h.deps())
 	if err := w.Start(); err != nil {
@@ -135,9 +151,12 @@ func (h *harness) startWorker(c client.Client) {
 			return
 		}
 		for _, s := range ss {
-			_ = c.TerminateWorkflow(ctx, sensors.WorkflowID(s.Ref), "", "test over")
+			// h.c: c may be closed already (a worker's "process" that
+			// exited).
+			_ = h.c.TerminateWorkflow(ctx, sensors.WorkflowID(s.Ref), "", "test over")
 		}
 	})
+	return w
 }
 
 // copyPack copies testdata/sensortest to packDir, renaming the pack.

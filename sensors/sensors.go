@@ -1,7 +1,8 @@
 // Package sensors is StackStorm's sensor container on Temporal: every
 // enabled sensor of every registered pack runs exactly once across all Squall
 // processes, restarts with backoff when it crashes and moves to another
-// worker when its host dies.
+// worker when its worker stops (at once) or its host dies (after the
+// heartbeat timeout).
 //
 // Each sensor is a workflow (SensorWorkflowName, ID "sensor-<ref>", task
 // queue TaskQueue) that runs one long-lived activity (RunSensorActivityName).

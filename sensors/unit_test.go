@@ -189,6 +189,35 @@ func TestSensorWorkflow(t *testing.T) {
 		}
 	})
 
+	t.Run("a handover starts the sensor again at once, as a fresh run", func(t *testing.T) {
+		env := s.NewTestWorkflowEnvironment()
+		env.RegisterWorkflowWithOptions(SensorWorkflow, workflowOptions())
+		var at []time.Time
+		var attempts []int32
+		env.RegisterActivityWithOptions(func(ctx context.Context, in RunSensorInput) (RunSensorResult, error) {
+			at = append(at, env.Now())
+			attempts = append(attempts, activity.GetInfo(ctx).Attempt)
+			switch len(at) {
+			case 1:
+				// A crash first: the next attempt is a retry (attempt 2).
+				return RunSensorResult{}, temporal.NewApplicationError("exited", ErrTypeSensorExited)
+			case 2, 3:
+				return RunSensorResult{Handover: true, Reason: "worker stopping"}, nil
+			}
+			return RunSensorResult{Stopped: true}, nil
+		}, activityOptions())
+		env.ExecuteWorkflow(SensorWorkflow, SensorInput{Ref: "p.S", InitialBackoff: time.Minute, MaxBackoff: time.Hour})
+		if err := env.GetWorkflowError(); err != nil || len(at) != 4 {
+			t.Fatalf("err=%v runs=%d", err, len(at))
+		}
+		if g := at[3].Sub(at[1]); g != 0 {
+			t.Errorf("handovers took %v, want no delay", g)
+		}
+		if attempts[1] != 2 || attempts[2] != 1 || attempts[3] != 1 {
+			t.Errorf("attempts = %v, want [1 2 1 1]: a handover starts a fresh run", attempts)
+		}
+	})
+
 	t.Run("cancellation ends the workflow as cancelled", func(t *testing.T) {
 		env := s.NewTestWorkflowEnvironment()
 		env.RegisterWorkflowWithOptions(SensorWorkflow, workflowOptions())

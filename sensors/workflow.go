@@ -31,7 +31,8 @@ const activityRunTimeout = 10 * 365 * 24 * time.Hour
 
 // SensorWorkflow keeps one sensor running: it runs RunSensor, which Temporal
 // retries with exponential backoff while the sensor keeps crashing, starts it
-// again when it exits after a healthy run, restarts it when ConfigSignal
+// again when it exits after a healthy run or is handed over by a stopping
+// worker, restarts it when ConfigSignal
 // brings a new configuration hash, and ends when the sensor is disabled or
 // removed (or the workflow is cancelled, which stops the sensor).
 func SensorWorkflow(ctx workflow.Context, in SensorInput) error {
@@ -120,6 +121,11 @@ func SensorWorkflow(ctx workflow.Context, in SensorInput) error {
 		case res.Stopped:
 			log.Info("sensor stopped", "sensor", in.Ref, "reason", res.Reason)
 			return nil
+		case res.Handover:
+			// Its worker stopped gracefully: start it again at once (on
+			// another worker, the stopping one no longer polls), with a
+			// fresh backoff. Logging adds no command: replay-safe.
+			log.Info("sensor handed over by a stopping worker; starting it again", "sensor", in.Ref)
 		case res.Exited:
 			// A healthy run ended: start over at once, with a fresh backoff.
 		}
