@@ -41,6 +41,9 @@ type Trigger struct {
 	Type        string         `json:"type"`
 	Parameters  map[string]any `json:"parameters"`
 	Description string         `json:"description,omitempty"`
+	// Listened, when known (TriggerFor), tells whether an enabled rule
+	// listens to the trigger: ingest then need not ask again.
+	Listened *bool `json:"-"`
 }
 
 // RuleEnforcement records what one rule did with one trigger instance

@@ -164,6 +164,15 @@ func TestTriggersOfRules(t *testing.T) {
 		!reflect.DeepEqual(ta.Parameters, map[string]any{"url": "a"}) || ta.UID != "trigger:core:"+ta.Name+":"+md5hex(`{"url": "a"}`) {
 		t.Fatalf("TriggerFor(url a) = %+v, %v", ta, err)
 	}
+	// A rule listens to it (the rule that created it), and TriggerFor says so.
+	if ta.Listened == nil || !*ta.Listened {
+		t.Fatalf("TriggerFor(url a).Listened = %v, want true", ta.Listened)
+	}
+	ta.Listened = nil // GetTrigger does not tell
+	// Only a disabled rule uses url b.
+	if tb, err := s.TriggerFor(ctx, trigger.Webhook, hook("b")); err != nil || tb.Listened == nil || *tb.Listened {
+		t.Fatalf("TriggerFor(url b) = %+v, %v; want Listened false", tb, err)
+	}
 	for _, key := range []string{ta.Ref, ta.ID} {
 		if got, err := s.GetTrigger(ctx, key); err != nil || !reflect.DeepEqual(got, ta) {
 			t.Fatalf("GetTrigger(%s) = %+v, %v; want %+v", key, got, err, ta)

@@ -118,11 +118,22 @@ func (s *Store) TriggerFor(ctx context.Context, typeRef string, params map[strin
 	if err != nil {
 		return nil, fmt.Errorf("trigger for %s: %w", typeRef, err)
 	}
-	rows, err := s.pool.Query(ctx, "SELECT "+triggerColumns+" FROM triggers WHERE trigger_key = $1", key)
+	// One round trip also tells whether enabled rules listen: a webhook
+	// needs both for every event.
+	rows, err := s.pool.Query(ctx, "SELECT "+prefixed("t.", triggerColumns)+`,
+    EXISTS (SELECT 1 FROM rules r WHERE r.enabled AND r.trigger_key = t.trigger_key)
+FROM triggers t WHERE t.trigger_key = $1`, key)
 	if err != nil {
 		return nil, fmt.Errorf("trigger for %s: %w", typeRef, err)
 	}
-	t, err := pgx.CollectExactlyOneRow(rows, scanTrigger)
+	t, err := pgx.CollectExactlyOneRow(rows, func(row pgx.CollectableRow) (Trigger, error) {
+		var t Trigger
+		var listened bool
+		err := row.Scan(&t.ID, &t.Ref, &t.Name, &t.Pack, &t.Type, &t.Parameters, &t.Description, &listened)
+		t.UID = triggerUID(t.Pack, t.Name, t.Parameters)
+		t.Listened = &listened
+		return t, err
+	})
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, fmt.Errorf("trigger %q: %w", key, ErrNotFound)
 	}

@@ -31,6 +31,10 @@ type Event struct {
 	// deliveries with the same trigger type and key one trigger instance.
 	DedupeKey  string
 	OccurredAt time.Time
+	// HasRules, when the caller already knows it (a webhook looks its
+	// trigger up with it), tells whether an enabled rule listens to the
+	// trigger; nil: Dispatch asks the store.
+	HasRules *bool
 }
 
 // Accepted tells what became of an event.
@@ -130,9 +134,14 @@ func (d *Dispatcher) Dispatch(ctx context.Context, ev Event) (Accepted, error) {
 	if ev.DedupeKey != "" {
 		id = workflows.TriggerInstanceIDFor("dedupe/" + ev.TriggerType + "/" + ev.DedupeKey)
 	}
-	used, err := d.store.HasEnabledRules(ctx, ev.TriggerType, ev.TriggerParams)
-	if err != nil {
-		return Accepted{}, fmt.Errorf("look up rules of %s: %w", ev.TriggerType, err)
+	var used bool
+	if ev.HasRules != nil {
+		used = *ev.HasRules
+	} else {
+		var err error
+		if used, err = d.store.HasEnabledRules(ctx, ev.TriggerType, ev.TriggerParams); err != nil {
+			return Accepted{}, fmt.Errorf("look up rules of %s: %w", ev.TriggerType, err)
+		}
 	}
 	if !used {
 		inserted, err := d.store.RecordTriggerInstance(ctx, catalog.TriggerInstance{

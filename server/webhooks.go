@@ -234,7 +234,7 @@ func (s *Server) postWebhook(c echo.Context) error {
 		var ids []string
 		duplicate := true
 		for _, t := range trigs {
-			ev.TriggerParams = t.Parameters
+			ev.TriggerParams, ev.HasRules = t.Parameters, t.Listened
 			if key != "" && len(trigs) > 1 {
 				ev.DedupeKey = key + "/" + t.Ref
 			}

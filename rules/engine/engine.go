@@ -76,14 +76,10 @@ type brokenRule struct {
 // deployment with more distinct triggers than this reads them again).
 const maxCachedTriggers = 10000
 
-// rulesFor returns the enabled rules of a trigger key: from the cache when
-// no rule changed since it was filled (one read of the rules version),
-// else from the catalog.
-func (e *Engine) rulesFor(ctx context.Context, key string) (*triggerRules, error) {
-	v, err := e.Store.RulesVersion(ctx)
-	if err != nil {
-		return nil, err
-	}
+// rulesAt returns the enabled rules of a trigger key as of rules version
+// v: from the cache when no rule changed since it was filled, else from
+// the catalog. (A batch reads the version once for all its events.)
+func (e *Engine) rulesAt(ctx context.Context, key, v string) (*triggerRules, error) {
 	e.mu.Lock()
 	tr := e.triggers[key]
 	e.mu.Unlock()
@@ -151,7 +147,7 @@ func (e *Engine) ProcessTriggerInstance(ctx context.Context, in workflows.Trigge
 			return workflows.TriggerInstanceResult{TriggerInstanceID: in.ID}, fmt.Errorf("record trigger instance: %w", err)
 		}
 	}
-	p, err := e.plan(ctx, in)
+	p, err := e.plan(ctx, in, "")
 	if err != nil {
 		return workflows.TriggerInstanceResult{TriggerInstanceID: in.ID}, err
 	}
@@ -174,9 +170,13 @@ func (e *Engine) ProcessTriggerInstances(ctx context.Context, evs []workflows.Tr
 	plans := make(map[string]*plan, len(evs))
 	var records []catalog.TriggerInstance
 	var busy, recorded []workflows.TriggerInstanceInput
+	v, err := e.Store.RulesVersion(ctx)
+	if err != nil {
+		return out, err
+	}
 	for _, in := range evs {
 		in = normalize(in)
-		p, err := e.plan(ctx, in)
+		p, err := e.plan(ctx, in, v)
 		if err != nil {
 			return out, err
 		}
@@ -262,8 +262,9 @@ type plan struct {
 // quiet: nothing to enforce or to record beyond the trigger instance.
 func (p *plan) quiet() bool { return len(p.matches) == 0 && len(p.broken) == 0 }
 
-// plan matches an event against the enabled rules of its trigger.
-func (e *Engine) plan(ctx context.Context, in workflows.TriggerInstanceInput) (*plan, error) {
+// plan matches an event against the enabled rules of its trigger, as of
+// rules version v ("" reads the current one).
+func (e *Engine) plan(ctx context.Context, in workflows.TriggerInstanceInput, v string) (*plan, error) {
 	key, err := rules.TriggerKey(in.TriggerType, in.TriggerParams)
 	if err != nil {
 		// Parameters that are not JSON cannot match any rule: a permanent
@@ -272,7 +273,12 @@ func (e *Engine) plan(ctx context.Context, in workflows.TriggerInstanceInput) (*
 			"trigger_instance", in.ID, "trigger_type", in.TriggerType, "error", err)
 		return &plan{status: catalog.TriggerInstanceProcessingFailed}, nil
 	}
-	tr, err := e.rulesFor(ctx, key)
+	if v == "" {
+		if v, err = e.Store.RulesVersion(ctx); err != nil {
+			return nil, err
+		}
+	}
+	tr, err := e.rulesAt(ctx, key, v)
 	if err != nil {
 		return nil, err
 	}
