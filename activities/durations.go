@@ -20,8 +20,16 @@ const (
 // went: the evidence that decides whether the next run may take the fast
 // path. Safe for concurrent use; the zero value is ready.
 type RecentDurations struct {
+	// MaxInFlight bounds the fast-path runs in flight (zero: no bound):
+	// past it, Short says no and actions run as regular activities. Local
+	// activities share one pool of slots with trigger instance processing,
+	// so a burst of fast-path actions that turn out slow must not take
+	// them all.
+	MaxInFlight int
+
 	mu       sync.Mutex
 	byAction map[string]*runRing
+	inFlight int
 }
 
 // runRing holds the outcome of an action's last fastPathRuns runs.
@@ -52,10 +60,14 @@ func (d *RecentDurations) Record(action string, took time.Duration, status strin
 }
 
 // Short reports whether action's recent runs were all short: at least
-// fastPathRuns of them, every one ended within FastPathMaxDuration.
+// fastPathRuns of them, every one ended within FastPathMaxDuration; and
+// whether a fast-path run may start (MaxInFlight).
 func (d *RecentDurations) Short(action string) bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if d.MaxInFlight > 0 && d.inFlight >= d.MaxInFlight {
+		return false
+	}
 	r := d.byAction[action]
 	if r == nil || r.n < fastPathRuns {
 		return false
@@ -66,4 +78,17 @@ func (d *RecentDurations) Short(action string) bool {
 		}
 	}
 	return true
+}
+
+// begin and end count the fast-path runs in flight.
+func (d *RecentDurations) begin() {
+	d.mu.Lock()
+	d.inFlight++
+	d.mu.Unlock()
+}
+
+func (d *RecentDurations) end() {
+	d.mu.Lock()
+	d.inFlight--
+	d.mu.Unlock()
 }

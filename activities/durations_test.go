@@ -57,3 +57,22 @@ func TestRecentDurationsOneSlowRunDisqualifies(t *testing.T) {
 		}
 	}
 }
+
+func TestRecentDurationsBoundsRunsInFlight(t *testing.T) {
+	d := RecentDurations{MaxInFlight: 2}
+	for range fastPathRuns {
+		d.Record("p.a", time.Millisecond, StatusSucceeded)
+	}
+	d.begin()
+	if !d.Short("p.a") {
+		t.Fatal("one run in flight of two allowed: not short")
+	}
+	d.begin()
+	if d.Short("p.a") {
+		t.Fatal("short with the fast path full")
+	}
+	d.end()
+	if !d.Short("p.a") {
+		t.Fatal("not short after a run ended")
+	}
+}

@@ -180,6 +180,10 @@ func (r *Runners) RunLocal(ctx context.Context, req RunRequest, workflowTaskAtte
 		return RunResult{}, temporal.NewNonRetryableApplicationError(
 			"the worker running this action was lost; it runs again as a regular activity", ErrTypeFastPathRetry, nil)
 	}
+	if r.Durations != nil {
+		r.Durations.begin()
+		defer r.Durations.end()
+	}
 	res, err := r.Run(ctx, req)
 	if err != nil && ctx.Err() != nil {
 		select {

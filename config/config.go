@@ -64,7 +64,9 @@ type Config struct {
 
 	// Python is the interpreter for python-script actions.
 	Python string `mapstructure:"python"`
-	// MaxConcurrentActions bounds the actions one worker runs at once.
+	// MaxConcurrentActions bounds the actions one worker runs at once as
+	// regular activities; fast-path runs (RunnerFastPath) are bounded
+	// separately, to half as many.
 	MaxConcurrentActions int `mapstructure:"max_concurrent_actions"`
 	// RunnerMaxAttempts and RunnerHeartbeatTimeout are the worker-loss
 	// policy: a runner silent for the heartbeat timeout is declared lost and

@@ -46,9 +46,10 @@ func New(c client.Client, opts Options) worker.Worker {
 		MaxConcurrentActivityExecutionSize:     opts.MaxConcurrentActions,
 		MaxConcurrentWorkflowTaskExecutionSize: opts.MaxConcurrentWorkflowTasks,
 		// Fast-path actions, trigger instance processing and internal
-		// events run as local activities; actions of either kind are
-		// bounded alike.
-		MaxConcurrentLocalActivityExecutionSize: opts.MaxConcurrentActions,
+		// events run as local activities. The fast path takes at most
+		// half the action slots (activities.RecentDurations.MaxInFlight),
+		// so the others always have slots left.
+		MaxConcurrentLocalActivityExecutionSize: 2 * opts.MaxConcurrentActions,
 	})
 	Register(w, opts)
 	return w

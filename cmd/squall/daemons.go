@@ -261,7 +261,9 @@ func runRoles(cmd *cobra.Command, r roles) error {
 		}
 		var fast workflows.FastPath
 		if cfg.RunnerFastPath {
-			runners.Durations = &activities.RecentDurations{}
+			// Half the action slots at most take the fast path (local
+			// activity slots are twice the action slots, see workers).
+			runners.Durations = &activities.RecentDurations{MaxInFlight: max(1, cfg.MaxConcurrentActions/2)}
 			fast = runners.Durations.Short
 		}
 		if err := runners.InstallShim(); err != nil {
