@@ -16,7 +16,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/squall-automation/squall/bench"
@@ -509,7 +508,7 @@ func sensorHostKill(ctx context.Context, s *Stack, o Options, out *Outcome) erro
 		return err
 	}
 	// The stack had one worker before; leave it so.
-	defer stopProcess(s, extraWorker)
+	defer s.Stop(extraWorker)
 	t0 := time.Now()
 	p, err := newSensorPack("squall_chaos_sensor_move", o.SensorInterval)
 	if err != nil {
@@ -700,28 +699,6 @@ func restartWorker(ctx context.Context, s *Stack, name string) error {
 		return s.Start(ctx, name)
 	}
 	return startWorker(ctx, s, name)
-}
-
-// stopProcess stops one of the stack's processes as Close does (SIGTERM to
-// its group, SIGKILL after 20 s); it is not reported as having exited.
-func stopProcess(s *Stack, name string) {
-	s.mu.Lock()
-	cmd := s.procs[name]
-	delete(s.procs, name)
-	s.mu.Unlock()
-	if cmd == nil {
-		return
-	}
-	pid := cmd.Process.Pid
-	_ = syscall.Kill(-pid, syscall.SIGTERM)
-	deadline := time.Now().Add(20 * time.Second)
-	for syscall.Kill(pid, 0) == nil {
-		if time.Now().After(deadline) {
-			_ = syscall.Kill(-pid, syscall.SIGKILL)
-			return
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
 }
 
 // workerOf names the stack process among names that pid descends from ("" if

@@ -227,31 +227,42 @@ func (s *Stack) Exited() map[string]error {
 	return out
 }
 
+// Stop sends SIGTERM to a process's group and waits for it to exit, then
+// SIGKILLs the group if it is still there after 20 s.
+func (s *Stack) Stop(name string) {
+	s.mu.Lock()
+	cmd := s.procs[name]
+	delete(s.procs, name)
+	s.mu.Unlock()
+	if cmd == nil {
+		return
+	}
+	pid := cmd.Process.Pid
+	_ = syscall.Kill(-pid, syscall.SIGTERM)
+	deadline := time.Now().Add(20 * time.Second)
+	for syscall.Kill(pid, 0) == nil {
+		if time.Now().After(deadline) {
+			_ = syscall.Kill(-pid, syscall.SIGKILL)
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 // Close stops every process (SIGTERM, then SIGKILL after 20s) and Postgres.
 func (s *Stack) Close() {
 	s.mu.Lock()
-	procs := s.procs
-	s.procs = map[string]*exec.Cmd{}
+	var extra []string
+	for name := range s.procs {
+		if name != "server" && name != "worker" && name != "temporal" {
+			extra = append(extra, name)
+		}
+	}
 	s.mu.Unlock()
-	// Squall's daemons first, Temporal and Postgres last.
-	for _, name := range []string{"server", "worker", "temporal"} {
-		cmd := procs[name]
-		if cmd == nil {
-			continue
-		}
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() {
-			for syscall.Kill(cmd.Process.Pid, 0) == nil {
-				time.Sleep(100 * time.Millisecond)
-			}
-			close(done)
-		}()
-		select {
-		case <-done:
-		case <-time.After(20 * time.Second):
-			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		}
+	// Extra processes (a second worker) and Squall's daemons first,
+	// Temporal and Postgres last.
+	for _, name := range append(extra, "server", "worker", "temporal") {
+		s.Stop(name)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
