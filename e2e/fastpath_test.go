@@ -20,7 +20,7 @@ func TestFastPath(t *testing.T) {
 	s.start("worker-1", "worker")
 	s.waitHealthy(60 * time.Second)
 	a := s.login()
-	tc, err := client.Dial(client.Options{HostPort: testenv.TemporalAddress(t), Namespace: namespace()})
+	tc, err := client.Dial(client.Options{HostPort: testenv.TemporalAddress(t), Namespace: testenv.TemporalNamespace()})
 	if err != nil {
 		t.Fatal(err)
 	}

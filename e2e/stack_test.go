@@ -84,7 +84,7 @@ func newStack(t *testing.T) *stack {
 	if err := os.MkdirAll(s.home, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	ns := namespace()
+	ns := testenv.TemporalNamespace()
 	s.env = append(os.Environ(),
 		"HOME="+s.home,
 		"SQUALL_DATA_DIR="+dir,
@@ -102,14 +102,6 @@ func newStack(t *testing.T) *stack {
 	)
 	t.Cleanup(s.stopAll)
 	return s
-}
-
-// namespace is the test harness's Temporal namespace.
-func namespace() string {
-	if ns := os.Getenv("SQUALL_TEST_TEMPORAL_NAMESPACE"); ns != "" {
-		return ns
-	}
-	return "squall"
 }
 
 func repoPath(t *testing.T, rel string) string {
@@ -157,35 +149,44 @@ func tail(s string, n int) string {
 	return s
 }
 
-// kill sends SIGKILL to a process (and its group: its actions go too).
-func (s *stack) kill(name string) {
+// take removes a process from the stack (nil if it is not running).
+func (s *stack) take(name string) *exec.Cmd {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	cmd := s.procs[name]
 	delete(s.procs, name)
-	s.mu.Unlock()
-	if cmd == nil {
-		return
+	return cmd
+}
+
+// exited waits up to timeout for cmd to exit and tells whether it did.
+func exited(cmd *exec.Cmd, timeout time.Duration) bool {
+	done := make(chan struct{})
+	go func() { _, _ = cmd.Process.Wait(); close(done) }()
+	select {
+	case <-done:
+		return true
+	case <-time.After(timeout):
+		return false
 	}
-	_ = cmd.Process.Signal(syscall.SIGKILL)
-	_, _ = cmd.Process.Wait()
+}
+
+// kill sends SIGKILL to a process (and its group: its actions go too).
+func (s *stack) kill(name string) {
+	if cmd := s.take(name); cmd != nil {
+		_ = cmd.Process.Signal(syscall.SIGKILL)
+		_, _ = cmd.Process.Wait()
+	}
 }
 
 // stop sends SIGTERM to a process, as an operator's restart does, and waits
 // for it to exit.
 func (s *stack) stop(name string) {
-	s.mu.Lock()
-	cmd := s.procs[name]
-	delete(s.procs, name)
-	s.mu.Unlock()
+	cmd := s.take(name)
 	if cmd == nil {
 		return
 	}
 	_ = cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan struct{})
-	go func() { _, _ = cmd.Process.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(30 * time.Second):
+	if !exited(cmd, 30*time.Second) {
 		_ = cmd.Process.Kill()
 		s.t.Errorf("%s did not stop within 30 s of SIGTERM", name)
 	}
@@ -200,11 +201,7 @@ func (s *stack) stopAll() {
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 	}
 	for _, cmd := range procs {
-		done := make(chan struct{})
-		go func() { _, _ = cmd.Process.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(20 * time.Second):
+		if !exited(cmd, 20*time.Second) {
 			_ = cmd.Process.Kill()
 		}
 	}

@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"io"
 	"log/slog"
-	"os"
 	"sync"
 	"testing"
 	"time"
@@ -55,10 +54,7 @@ func newStack(t *testing.T, window time.Duration) *stack {
 			t.Fatalf("register %s: %v", name, err)
 		}
 	}
-	ns := os.Getenv("SQUALL_TEST_TEMPORAL_NAMESPACE")
-	if ns == "" {
-		ns = "squall"
-	}
+	ns := testenv.TemporalNamespace()
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	tc, err := client.Dial(client.Options{HostPort: addr, Namespace: ns, Logger: sdklog.NewStructuredLogger(quiet)})
 	if err != nil {

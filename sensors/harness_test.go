@@ -109,10 +109,7 @@ func newHarnessWithoutWorker(t *testing.T, enabled ...string) *harness {
 func (h *harness) dial() client.Client {
 	h.t.Helper()
 	addr := testenv.TemporalAddress(h.t)
-	ns := os.Getenv("SQUALL_TEST_TEMPORAL_NAMESPACE")
-	if ns == "" {
-		ns = "squall"
-	}
+	ns := testenv.TemporalNamespace()
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	c, err := client.Dial(client.Options{HostPort: addr, Namespace: ns, Logger: sdklog.NewStructuredLogger(quiet)})
 	if err != nil {

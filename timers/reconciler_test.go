@@ -7,7 +7,6 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -125,10 +124,7 @@ func randomHex(t *testing.T) string {
 func dial(t *testing.T) (client.Client, string) {
 	t.Helper()
 	addr := testenv.TemporalAddress(t)
-	ns := os.Getenv("SQUALL_TEST_TEMPORAL_NAMESPACE")
-	if ns == "" {
-		ns = "squall"
-	}
+	ns := testenv.TemporalNamespace()
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	c, err := client.Dial(client.Options{HostPort: addr, Namespace: ns, Logger: sdklog.NewStructuredLogger(quiet)})
 	if err != nil {

@@ -35,6 +35,8 @@ const (
 	DatabaseURLEnv = "TEST_DATABASE_URL"
 	// TemporalAddressEnv names a running Temporal frontend (host:port).
 	TemporalAddressEnv = "SQUALL_TEST_TEMPORAL_ADDRESS"
+	// TemporalNamespaceEnv names the namespace of that Temporal.
+	TemporalNamespaceEnv = "SQUALL_TEST_TEMPORAL_NAMESPACE"
 
 	// templateLockKey serialises template creation across test processes.
 	templateLockKey = int64(0x5371_7561_6c6c_0001)
@@ -53,6 +55,15 @@ func TemporalAddress(t testing.TB) string {
 		t.Skipf("%s is not set: this test needs a Temporal frontend (host:port), e.g. one started with `squall temporal`", TemporalAddressEnv)
 	}
 	return addr
+}
+
+// TemporalNamespace is the namespace tests use on the harness's Temporal
+// ("squall" unless TemporalNamespaceEnv says otherwise).
+func TemporalNamespace() string {
+	if ns := os.Getenv(TemporalNamespaceEnv); ns != "" {
+		return ns
+	}
+	return "squall"
 }
 
 // Pool returns a pool on a fresh, fully migrated database of its own. The
