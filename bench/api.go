@@ -66,6 +66,13 @@ func (e *StatusError) Error() string {
 
 // do sends a request and decodes a JSON reply into out (when not nil). It
 // returns the response headers.
+// JSON sends body (when not nil) as JSON, expects 200 and decodes the reply
+// into out (when not nil): for calls this client has no method for.
+func (a *API) JSON(ctx context.Context, method, path string, body, out any) error {
+	_, err := a.do(ctx, method, path, body, nil, http.StatusOK, out)
+	return err
+}
+
 func (a *API) do(ctx context.Context, method, path string, body any, headers map[string]string, want int, out any) (http.Header, error) {
 	var r io.Reader
 	if body != nil {

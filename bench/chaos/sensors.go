@@ -5,11 +5,8 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -767,7 +764,7 @@ func (t triggerInstance) pid() int {
 // ticks returns this run's events by sequence number.
 func (p sensorPack) ticks(ctx context.Context, api *bench.API) (map[int][]triggerInstance, error) {
 	var list []triggerInstance
-	if err := getJSON(ctx, api, "/api/v1/triggerinstances?limit=-1&trigger_type="+url.QueryEscape(p.TriggerRef()), &list); err != nil {
+	if err := api.JSON(ctx, "GET", "/api/v1/triggerinstances?limit=-1&trigger_type="+url.QueryEscape(p.TriggerRef()), nil, &list); err != nil {
 		return nil, err
 	}
 	out := map[int][]triggerInstance{}
@@ -908,7 +905,7 @@ func checkLifecycle(ctx context.Context, api *bench.API, p sensorPack, t0 time.T
 		spawns, exits, failed = 0, 0, 0
 		for _, typ := range []string{"core.st2.sensor.process_spawn", "core.st2.sensor.process_exit"} {
 			var list []triggerInstance
-			if err := getJSON(ctx, api, "/api/v1/triggerinstances?limit=-1&trigger_type="+url.QueryEscape(typ), &list); err != nil {
+			if err := api.JSON(ctx, "GET", "/api/v1/triggerinstances?limit=-1&trigger_type="+url.QueryEscape(typ), nil, &list); err != nil {
 				return err
 			}
 			for _, ti := range list {
@@ -985,54 +982,13 @@ func waitUntil(ctx context.Context, timeout time.Duration, cond func() (bool, er
 
 func ruleEnforcements(ctx context.Context, api *bench.API, rule string) ([]bench.Enforcement, error) {
 	var list []bench.Enforcement
-	err := getJSON(ctx, api, "/api/v1/ruleenforcements?limit=-1&rule_ref="+url.QueryEscape(rule), &list)
+	err := api.JSON(ctx, "GET", "/api/v1/ruleenforcements?limit=-1&rule_ref="+url.QueryEscape(rule), nil, &list)
 	return list, err
 }
 
 func setSensorEnabled(ctx context.Context, api *bench.API, ref string, enabled bool) error {
-	if err := apiJSON(ctx, api, "PUT", "/api/v1/sensortypes/"+url.PathEscape(ref), map[string]any{"enabled": enabled}, nil); err != nil {
+	if err := api.JSON(ctx, "PUT", "/api/v1/sensortypes/"+url.PathEscape(ref), map[string]any{"enabled": enabled}, nil); err != nil {
 		return fmt.Errorf("set sensor %s enabled=%t: %w", ref, enabled, err)
-	}
-	return nil
-}
-
-func getJSON(ctx context.Context, api *bench.API, path string, out any) error {
-	return apiJSON(ctx, api, "GET", path, nil, out)
-}
-
-// apiJSON sends a request with the API's token and decodes a 200 reply.
-func apiJSON(ctx context.Context, api *bench.API, method, path string, body, out any) error {
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return err
-		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, api.Base+path, rd)
-	if err != nil {
-		return err
-	}
-	req.Header.Set("X-Auth-Token", api.Token)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := api.Client.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return fmt.Errorf("%s %s: read reply: %w", method, path, err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		return &bench.StatusError{Method: method, Path: path, Code: resp.StatusCode, Body: string(bytes.TrimSpace(data))}
-	}
-	if out == nil {
-		return nil
-	}
-	if err := json.Unmarshal(data, out); err != nil {
-		return fmt.Errorf("%s %s: decode reply: %w", method, path, err)
 	}
 	return nil
 }
